@@ -1,0 +1,60 @@
+# Shared settings of the local environment: pinned versions, cache and state paths, ports.
+# Sourced by up.sh, down.sh and build.sh; every value can be overridden from the environment.
+
+DEVENV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export DEVENV_ROOT
+
+# Pinned versions: the cache is keyed by them, so bumping one rebuilds only that part.
+K8S_VERSION=1.34.4   # k8s.io/kubernetes on the Go module proxy (1.34.5+ lack staging modules there)
+KWOK_VERSION=0.8.0
+KAFKA_VERSION=3.9.0
+NEO4J_VERSION=5.26.0
+
+ENGRAM_CACHE=${ENGRAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/engram}
+K8S_BIN=$ENGRAM_CACHE/k8s-v$K8S_VERSION/bin
+KWOK_BIN=$ENGRAM_CACHE/kwok-v$KWOK_VERSION/bin
+KAFKA_HOME=$ENGRAM_CACHE/kafka-$KAFKA_VERSION
+NEO4J_HOME=$ENGRAM_CACHE/neo4j-$NEO4J_VERSION
+
+STATE=${DEVENV_STATE:-$DEVENV_ROOT/.devenv}
+LOGS=$STATE/logs
+PIDS=$STATE/pids
+DATA=$STATE/data
+PKI=$STATE/pki
+
+# Fixed loopback ports, each overridable (ENGRAM_<NAME>_PORT).
+ETCD_PORT=${ENGRAM_ETCD_PORT:-23790}
+ETCD_PEER_PORT=${ENGRAM_ETCD_PEER_PORT:-23800}
+APISERVER_PORT=${ENGRAM_APISERVER_PORT:-26443}
+KCM_PORT=${ENGRAM_KCM_PORT:-26257}
+SCHEDULER_PORT=${ENGRAM_SCHEDULER_PORT:-26259}
+KWOK_PORT=${ENGRAM_KWOK_PORT:-26280}
+KAFKA_PORT=${ENGRAM_KAFKA_PORT:-29092}
+KAFKA_CONTROLLER_PORT=${ENGRAM_KAFKA_CONTROLLER_PORT:-29093}
+NEO4J_PORT=${ENGRAM_NEO4J_PORT:-27687}
+REDIS_PORT=${ENGRAM_REDIS_PORT:-26379}
+
+# Components in start order; down.sh stops them in reverse.
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kafka neo4j redis)
+
+log() { printf '[devenv %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+
+# A component is running when its pid file names a live process.
+running() {
+  local pidfile=$PIDS/$1.pid
+  [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Print a failed component's log tail and stop.
+fail_with_log() {
+  local name=$1 why=$2
+  log "ERROR: $name $why; last lines of $LOGS/$name.log:"
+  tail -n 40 "$LOGS/$name.log" >&2 || true
+  exit 1
+}
