@@ -2,7 +2,10 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: help deps devenv devenv-down manifests check test test-unit test-integration demo bench build
+UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'hack/**/*.test.ts'
+INTEGRATION_TESTS := 'test/**/*.test.ts'
+
+.PHONY: help deps devenv devenv-down devenv-clean manifests check test test-unit test-integration demo bench build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,10 +27,14 @@ check: deps ## formatter, linter, type check, generated files up to date
 	tsc --noEmit -p tsconfig.json
 	node hack/generate-crds.ts --check
 
-test-unit: deps ## pure unit tests
-	npm run -s test:unit
+test-unit: deps ## pure unit tests only (no servers needed)
+	node --test --test-reporter=spec $(UNIT_TESTS)
 
-test-integration: deps devenv ## integration tests against the real servers
-	npm run -s test:integration
+test-integration: deps devenv ## integration tests against the real servers of the local environment
+	node --test --test-concurrency=1 --test-reporter=spec $(INTEGRATION_TESTS)
 
-test: check test-unit test-integration ## everything CI runs
+test: check devenv ## everything CI runs: checks, then unit and integration tests in one run
+	node --test --test-concurrency=1 --test-reporter=spec $(UNIT_TESTS) $(INTEGRATION_TESTS)
+
+devenv-clean: devenv-down ## stop the environment and delete its data and logs (caches stay)
+	rm -rf .devenv
