@@ -1,0 +1,53 @@
+/** The operator's Prometheus metrics (prom-client), one registry per process. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class OperatorMetrics {
+  readonly registry = new Registry();
+  readonly reconciles = new Counter({
+    name: 'engram_operator_reconciles_total',
+    help: 'Reconciles by controller and result (success, error, requeue).',
+    labelNames: ['controller', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileDuration = new Histogram({
+    name: 'engram_operator_reconcile_duration_seconds',
+    help: 'Time spent in one reconcile.',
+    labelNames: ['controller'] as const,
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'engram_operator_workqueue_depth',
+    help: 'Keys waiting in the work queue.',
+    labelNames: ['controller'] as const,
+    registers: [this.registry],
+  });
+  readonly queueLatency = new Histogram({
+    name: 'engram_operator_workqueue_wait_seconds',
+    help: 'Time a key waited in the queue before a worker took it.',
+    labelNames: ['controller'] as const,
+    buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 30],
+    registers: [this.registry],
+  });
+  readonly apiCalls = new Counter({
+    name: 'engram_operator_kube_api_calls_total',
+    help: 'Kubernetes API calls by verb, resource and HTTP status code (0 = no response).',
+    labelNames: ['verb', 'resource', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly kafkaCalls = new Counter({
+    name: 'engram_operator_kafka_admin_calls_total',
+    help: 'Kafka Admin API calls by verb (describe, create, createPartitions, alterConfigs, delete).',
+    labelNames: ['verb', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: 'engram_operator_leader',
+    help: '1 while this replica holds the leader lease.',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'engram_operator_' });
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * The Kafka edge of the operator: ONE admin client per cluster connection (shared by every
+ * reconcile, never one per call), batched describe/create/alter calls, and errors rewritten
+ * into sentences a user can act on.
+ */
+import { createHash } from 'node:crypto';
+import { type Admin, Kafka, type KafkaConfig, logLevel, type SASLOptions } from 'kafkajs';
+import type { TopicShape } from '../memorycluster/topic-plan.ts';
+
+const TOPIC_RESOURCE = 2; // kafkajs ConfigResourceTypes.TOPIC
+
+export interface KafkaConnection {
+  brokers: string[];
+  tls?: { ca?: string; cert?: string; key?: string; insecureSkipVerify?: boolean };
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+export type KafkaCallObserver = (verb: string, result: 'ok' | 'error') => void;
+
+/** Admin operations on topics; one instance per connection, shared. */
+export class TopicAdmin {
+  private readonly admin: Admin;
+  private connected: Promise<void> | undefined;
+  private readonly observe: KafkaCallObserver;
+  readonly brokers: string[];
+
+  constructor(conn: KafkaConnection, observe: KafkaCallObserver) {
+    this.brokers = conn.brokers;
+    this.observe = observe;
+    const config: KafkaConfig = {
+      clientId: 'engram-operator',
+      brokers: conn.brokers,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 3_000,
+      requestTimeout: 15_000,
+      // Fail a reconcile within seconds so the condition tells the truth; the queue retries.
+      retry: { retries: 2, initialRetryTime: 300, maxRetryTime: 2_000 },
+    };
+    if (conn.tls) {
+      config.ssl = {
+        ...(conn.tls.ca ? { ca: [conn.tls.ca] } : {}),
+        ...(conn.tls.cert ? { cert: conn.tls.cert } : {}),
+        ...(conn.tls.key ? { key: conn.tls.key } : {}),
+        rejectUnauthorized: !conn.tls.insecureSkipVerify,
+      };
+    }
+    if (conn.sasl) config.sasl = conn.sasl as SASLOptions;
+    this.admin = new Kafka(config).admin();
+    this.admin.on('admin.disconnect', () => {
+      this.connected = undefined;
+    });
+  }
+
+  private async call<T>(verb: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      this.connected ??= this.admin.connect().catch((err) => {
+        this.connected = undefined;
+        throw err;
+      });
+      await this.connected;
+      const result = await fn();
+      this.observe(verb, 'ok');
+      return result;
+    } catch (err) {
+      this.observe(verb, 'error');
+      throw new KafkaAdminError(explainKafkaError(err, this.brokers), err);
+    }
+  }
+
+  /** The current shape of those of `names` that exist, reading only `configKeys`. */
+  async describe(names: string[], configKeys: string[]): Promise<Map<string, TopicShape>> {
+    const existing = new Set(await this.call('listTopics', () => this.admin.listTopics()));
+    const present = names.filter((n) => existing.has(n));
+    const shapes = new Map<string, TopicShape>();
+    if (!present.length) return shapes;
+    const meta = await this.call('describeTopics', () => this.admin.fetchTopicMetadata({ topics: present }));
+    for (const t of meta.topics) {
+      shapes.set(t.name, {
+        name: t.name,
+        partitions: t.partitions.length,
+        replicationFactor: t.partitions[0]?.replicas.length ?? 0,
+        configs: {},
+      });
+    }
+    if (configKeys.length) {
+      const described = await this.call('describeConfigs', () =>
+        this.admin.describeConfigs({
+          includeSynonyms: false,
+          resources: present.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: configKeys })),
+        }),
+      );
+      for (const r of described.resources) {
+        const shape = shapes.get(r.resourceName);
+        if (!shape) continue;
+        for (const e of r.configEntries) shape.configs[e.configName] = e.configValue;
+      }
+    }
+    return shapes;
+  }
+
+  async create(topics: TopicShape[]): Promise<void> {
+    if (!topics.length) return;
+    await this.call('createTopics', () =>
+      this.admin.createTopics({
+        waitForLeaders: true,
+        topics: topics.map((t) => ({
+          topic: t.name,
+          numPartitions: t.partitions,
+          replicationFactor: t.replicationFactor,
+          configEntries: Object.entries(t.configs).map(([name, value]) => ({ name, value })),
+        })),
+      }),
+    );
+  }
+
+  async grow(topics: Array<{ name: string; partitions: number }>): Promise<void> {
+    if (!topics.length) return;
+    await this.call('createPartitions', () =>
+      this.admin.createPartitions({ topicPartitions: topics.map((t) => ({ topic: t.name, count: t.partitions })) }),
+    );
+  }
+
+  async alterConfigs(topics: Array<{ name: string; configs: Record<string, string> }>): Promise<void> {
+    if (!topics.length) return;
+    await this.call('alterConfigs', () =>
+      this.admin.alterConfigs({
+        validateOnly: false,
+        resources: topics.map((t) => ({
+          type: TOPIC_RESOURCE,
+          name: t.name,
+          configEntries: Object.entries(t.configs).map(([name, value]) => ({ name, value })),
+        })),
+      }),
+    );
+  }
+
+  async delete(names: string[]): Promise<void> {
+    const existing = new Set(await this.call('listTopics', () => this.admin.listTopics()));
+    const present = names.filter((n) => existing.has(n));
+    if (!present.length) return;
+    await this.call('deleteTopics', () => this.admin.deleteTopics({ topics: present, timeout: 10_000 }));
+  }
+
+  /** Committed offsets vs log-end offsets of a consumer group over `topics`. */
+  async consumerLag(groupId: string, topics: string[]): Promise<number> {
+    let lag = 0;
+    const committed = await this.call('fetchOffsets', () => this.admin.fetchOffsets({ groupId, topics }));
+    for (const t of committed) {
+      const ends = await this.call('fetchTopicOffsets', () => this.admin.fetchTopicOffsets(t.topic));
+      const end = new Map(ends.map((e) => [e.partition, Number(e.high)]));
+      for (const p of t.partitions) {
+        const high = end.get(p.partition) ?? 0;
+        const at = Number(p.offset);
+        // No committed offset yet: the whole log counts as lag, never -1.
+        lag += at < 0 ? high : Math.max(0, high - at);
+      }
+    }
+    return lag;
+  }
+
+  async close(): Promise<void> {
+    await this.admin.disconnect().catch(() => undefined);
+  }
+}
+
+export class KafkaAdminError extends Error {
+  override readonly cause: unknown;
+  constructor(message: string, cause: unknown) {
+    super(message);
+    this.name = 'KafkaAdminError';
+    this.cause = cause;
+  }
+}
+
+/** Turns kafkajs errors into what a user should check or change. */
+export function explainKafkaError(err: unknown, brokers: string[]): string {
+  const e = err as { name?: string; message?: string; type?: string; cause?: { message?: string } };
+  const raw = `${e.message ?? String(err)}${e.cause?.message ? ` (${e.cause.message})` : ''}`;
+  const where = brokers.join(',');
+  if (/SASL|authentication|Authentication failed/i.test(raw))
+    return `Kafka at ${where} rejected the credentials: check the SASL secret referenced by spec.kafka.external (${raw})`;
+  if (/Connection|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|timed out|retries/i.test(`${e.name} ${raw}`))
+    return `cannot reach Kafka at ${where}: ${raw}; check the bootstrap servers, that the brokers are running, and network policies`;
+  if (/larger than available brokers|INVALID_REPLICATION_FACTOR|Replication factor/i.test(raw))
+    return `${raw}: lower the topics' replicationFactor to at most the number of brokers, or add brokers`;
+  if (/POLICY_VIOLATION|disk|storage|quota|Not enough/i.test(raw))
+    return `the broker refused the change: ${raw}; free space or raise the broker's limits`;
+  if (/TOPIC_AUTHORIZATION|CLUSTER_AUTHORIZATION|Not authorized/i.test(raw))
+    return `the Kafka principal may not manage topics: ${raw}; grant it Create/Alter/Describe on the topic prefix`;
+  return `Kafka admin call failed: ${raw}`;
+}
+
+/** Shares one TopicAdmin per distinct connection (brokers + credentials fingerprint). */
+export class TopicAdminPool {
+  private readonly admins = new Map<string, TopicAdmin>();
+  private readonly byOwner = new Map<string, string>();
+  private readonly observe: KafkaCallObserver;
+
+  constructor(observe: KafkaCallObserver) {
+    this.observe = observe;
+  }
+
+  /** The admin for `owner` (a cluster key); a changed connection replaces the old client. */
+  forCluster(owner: string, conn: KafkaConnection): TopicAdmin {
+    const fingerprint = createHash('sha256').update(JSON.stringify(conn)).digest('hex');
+    const previous = this.byOwner.get(owner);
+    if (previous && previous !== fingerprint) void this.release(owner);
+    this.byOwner.set(owner, fingerprint);
+    let admin = this.admins.get(fingerprint);
+    if (!admin) {
+      admin = new TopicAdmin(conn, this.observe);
+      this.admins.set(fingerprint, admin);
+    }
+    return admin;
+  }
+
+  /** Forgets `owner`; closes its client when no other cluster shares it. */
+  async release(owner: string): Promise<void> {
+    const fingerprint = this.byOwner.get(owner);
+    this.byOwner.delete(owner);
+    if (!fingerprint || [...this.byOwner.values()].includes(fingerprint)) return;
+    const admin = this.admins.get(fingerprint);
+    this.admins.delete(fingerprint);
+    await admin?.close();
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.admins.values()].map((a) => a.close()));
+    this.admins.clear();
+    this.byOwner.clear();
+  }
+}

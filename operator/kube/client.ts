@@ -1,0 +1,351 @@
+/**
+ * A small REST client for the Kubernetes API: raw JSON in and out (no typed serializer that
+ * drops unknown keys), server-side apply, status subresource, streaming watches, and a
+ * metric per call. Authentication comes from @kubernetes/client-node's KubeConfig.
+ */
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { KubeConfig } from '@kubernetes/client-node';
+import { type ResourceType, resourcePath } from './resources.ts';
+
+export const FIELD_MANAGER = 'engram-operator';
+
+/** Any Kubernetes object as JSON; parse it with a schema where fields matter. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  [key: string]: unknown;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: OwnerReference[];
+  finalizers?: string[];
+  [key: string]: unknown;
+}
+
+export interface KubeList {
+  metadata: { resourceVersion?: string; continue?: string };
+  items: KubeObject[];
+}
+
+export interface WatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: KubeObject & { code?: number; reason?: string; message?: string };
+}
+
+/** An API error with the HTTP status and the server's Status reason/message. */
+export class KubeApiError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  constructor(code: number, reason: string, message: string) {
+    super(message);
+    this.name = 'KubeApiError';
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.code === 404;
+export const isConflict = (err: unknown): boolean => err instanceof KubeApiError && err.code === 409;
+
+/** Called once per API request with its verb and outcome (for metrics). */
+export type CallObserver = (verb: string, resource: string, code: number) => void;
+
+export interface KubeClientOptions {
+  kubeconfig?: string;
+  observe?: CallObserver;
+  /** Per-request timeout for non-watch calls. */
+  timeoutMs?: number;
+}
+
+interface RequestOptions {
+  method: string;
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  verb: string;
+  resource: string;
+}
+
+export class KubeClient {
+  private readonly kc: KubeConfig;
+  private readonly server: URL;
+  private agent: https.Agent | undefined;
+  private headers: Record<string, string> = {};
+  private headersAt = 0;
+  private readonly observe: CallObserver;
+  private readonly timeoutMs: number;
+
+  constructor(options: KubeClientOptions = {}) {
+    this.kc = new KubeConfig();
+    if (options.kubeconfig) this.kc.loadFromFile(options.kubeconfig);
+    else this.kc.loadFromDefault();
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster: set --kubeconfig or KUBECONFIG');
+    this.server = new URL(cluster.server);
+    this.observe = options.observe ?? (() => undefined);
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** TLS material once; auth headers refreshed every minute (projected tokens rotate). */
+  private async connection(): Promise<{ agent: https.Agent; headers: Record<string, string> }> {
+    if (!this.agent || Date.now() - this.headersAt > 60_000) {
+      const opts: https.RequestOptions = {};
+      await this.kc.applyToHTTPSOptions(opts);
+      if (!this.agent) {
+        this.agent = new https.Agent({
+          keepAlive: true,
+          maxSockets: 32,
+          ca: opts.ca,
+          cert: opts.cert,
+          key: opts.key,
+          ...(opts.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: opts.rejectUnauthorized }),
+        });
+      }
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
+      if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+      this.headers = headers;
+      this.headersAt = Date.now();
+    }
+    return { agent: this.agent, headers: this.headers };
+  }
+
+  private async open(req: RequestOptions, timeoutMs: number | undefined): Promise<IncomingMessage> {
+    const { agent, headers } = await this.connection();
+    const url = new URL(req.path, this.server);
+    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
+    return new Promise((resolve, reject) => {
+      const r = https.request(
+        url,
+        {
+          method: req.method,
+          agent,
+          headers: {
+            ...headers,
+            accept: 'application/json',
+            ...(payload === undefined
+              ? {}
+              : { 'content-type': req.contentType ?? 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          },
+        },
+        resolve,
+      );
+      if (timeoutMs) r.setTimeout(timeoutMs, () => r.destroy(new Error(`${req.verb} ${req.resource}: timed out`)));
+      r.on('error', (err) => {
+        this.observe(req.verb, req.resource, 0);
+        reject(err);
+      });
+      r.end(payload);
+    });
+  }
+
+  private async request<T>(req: RequestOptions): Promise<T> {
+    const res = await this.open(req, this.timeoutMs);
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const code = res.statusCode ?? 0;
+    this.observe(req.verb, req.resource, code);
+    if (code >= 200 && code < 300) return (text ? JSON.parse(text) : {}) as T;
+    let reason = 'Unknown';
+    let message = `${req.method} ${req.path}: HTTP ${code}`;
+    try {
+      const status = JSON.parse(text) as { reason?: string; message?: string };
+      reason = status.reason ?? reason;
+      message = status.message ?? message;
+    } catch {
+      if (text) message = `${message}: ${text.slice(0, 300)}`;
+    }
+    throw new KubeApiError(code, reason, message);
+  }
+
+  get(type: ResourceType, namespace: string | undefined, name: string): Promise<KubeObject> {
+    return this.request({
+      method: 'GET',
+      path: resourcePath(type, namespace, name),
+      verb: 'get',
+      resource: type.plural,
+    });
+  }
+
+  /** GET that answers undefined for 404. */
+  async getOrUndefined(type: ResourceType, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {
+    try {
+      return await this.get(type, namespace, name);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  list(
+    type: ResourceType,
+    namespace: string | undefined,
+    query: { labelSelector?: string; fieldSelector?: string; limit?: number; continue?: string } = {},
+  ): Promise<KubeList> {
+    return this.request({
+      method: 'GET',
+      path: resourcePath(type, namespace),
+      query,
+      verb: 'list',
+      resource: type.plural,
+    });
+  }
+
+  /** Server-side apply of a full desired object; force takes ownership from other managers. */
+  apply(type: ResourceType, obj: KubeObject, opts: { force?: boolean; subresource?: 'status' } = {}): Promise<KubeObject> {
+    const { name, namespace } = obj.metadata;
+    return this.request({
+      method: 'PATCH',
+      path: resourcePath(type, namespace, name, opts.subresource),
+      query: { fieldManager: FIELD_MANAGER, force: opts.force ?? true },
+      body: obj,
+      contentType: 'application/apply-patch+yaml',
+      verb: opts.subresource ? `apply-${opts.subresource}` : 'apply',
+      resource: type.plural,
+    });
+  }
+
+  /** JSON merge patch (used for finalizers, where SSA list ownership would be overkill). */
+  mergePatch(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    patch: unknown,
+    subresource?: 'status',
+  ): Promise<KubeObject> {
+    return this.request({
+      method: 'PATCH',
+      path: resourcePath(type, namespace, name, subresource),
+      query: { fieldManager: FIELD_MANAGER },
+      body: patch,
+      contentType: 'application/merge-patch+json',
+      verb: subresource ? `patch-${subresource}` : 'patch',
+      resource: type.plural,
+    });
+  }
+
+  create(type: ResourceType, obj: KubeObject): Promise<KubeObject> {
+    return this.request({
+      method: 'POST',
+      path: resourcePath(type, obj.metadata.namespace),
+      query: { fieldManager: FIELD_MANAGER },
+      body: obj,
+      verb: 'create',
+      resource: type.plural,
+    });
+  }
+
+  replace(type: ResourceType, obj: KubeObject): Promise<KubeObject> {
+    return this.request({
+      method: 'PUT',
+      path: resourcePath(type, obj.metadata.namespace, obj.metadata.name),
+      query: { fieldManager: FIELD_MANAGER },
+      body: obj,
+      verb: 'update',
+      resource: type.plural,
+    });
+  }
+
+  async delete(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    opts: { propagationPolicy?: 'Background' | 'Foreground' | 'Orphan'; uid?: string } = {},
+  ): Promise<void> {
+    try {
+      await this.request({
+        method: 'DELETE',
+        path: resourcePath(type, namespace, name),
+        body: {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          propagationPolicy: opts.propagationPolicy ?? 'Background',
+          ...(opts.uid ? { preconditions: { uid: opts.uid } } : {}),
+        },
+        verb: 'delete',
+        resource: type.plural,
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  /**
+   * Opens a watch from `resourceVersion` and calls `onEvent` per event until the server ends
+   * the stream (after `timeoutSeconds`), the signal aborts, or an error occurs.
+   */
+  async watch(
+    type: ResourceType,
+    namespace: string | undefined,
+    query: { resourceVersion: string; labelSelector?: string; timeoutSeconds: number },
+    onEvent: (event: WatchEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const res = await this.open(
+      {
+        method: 'GET',
+        path: resourcePath(type, namespace),
+        query: { ...query, watch: true, allowWatchBookmarks: true },
+        verb: 'watch',
+        resource: type.plural,
+      },
+      undefined,
+    );
+    this.observe('watch', type.plural, res.statusCode ?? 0);
+    if ((res.statusCode ?? 0) !== 200) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      const status = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { reason?: string; message?: string };
+      throw new KubeApiError(res.statusCode ?? 0, status.reason ?? 'Unknown', status.message ?? 'watch failed');
+    }
+    const onAbort = () => res.destroy();
+    signal.addEventListener('abort', onAbort, { once: true });
+    // The server closes the stream after timeoutSeconds; a silent connection is cut a bit later.
+    const watchdog = setTimeout(() => res.destroy(new Error('watch went silent')), (query.timeoutSeconds + 30) * 1000);
+    let buffered = '';
+    try {
+      for await (const chunk of res) {
+        buffered += (chunk as Buffer).toString('utf8');
+        let nl = buffered.indexOf('\n');
+        while (nl >= 0) {
+          const line = buffered.slice(0, nl).trim();
+          buffered = buffered.slice(nl + 1);
+          if (line) onEvent(JSON.parse(line) as WatchEvent);
+          nl = buffered.indexOf('\n');
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      clearTimeout(watchdog);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  close(): void {
+    this.agent?.destroy();
+  }
+}

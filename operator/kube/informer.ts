@@ -1,0 +1,152 @@
+/**
+ * List+watch cache for one resource type (optionally one namespace and a label selector).
+ * Unlike client-node's informer it never stops: any watch error restarts it with backoff,
+ * 410 Gone relists (emitting deletes for objects that vanished), and a silent watch is cut
+ * by the client's watchdog.
+ */
+import { type KubeClient, KubeApiError, type KubeObject } from './client.ts';
+import { objectKey, type ResourceType } from './resources.ts';
+
+export interface InformerHandlers {
+  add?(obj: KubeObject): void;
+  update?(oldObj: KubeObject, newObj: KubeObject): void;
+  delete?(obj: KubeObject): void;
+}
+
+export interface InformerOptions {
+  namespace?: string;
+  labelSelector?: string;
+  watchTimeoutSeconds?: number;
+  onError?(err: unknown, attempt: number): void;
+}
+
+export class Informer {
+  readonly type: ResourceType;
+  private readonly store = new Map<string, KubeObject>();
+  private readonly handlers: InformerHandlers[] = [];
+  private readonly abort = new AbortController();
+  private resourceVersion = '';
+  private synced!: () => void;
+  readonly hasSynced: Promise<void>;
+  private running: Promise<void> | undefined;
+
+  private readonly client: KubeClient;
+  private readonly options: InformerOptions;
+
+  constructor(client: KubeClient, type: ResourceType, options: InformerOptions = {}) {
+    this.client = client;
+    this.options = options;
+    this.type = type;
+    this.hasSynced = new Promise((resolve) => {
+      this.synced = resolve;
+    });
+  }
+
+  on(handlers: InformerHandlers): void {
+    this.handlers.push(handlers);
+  }
+
+  get(namespace: string | undefined, name: string): KubeObject | undefined {
+    return this.store.get(objectKey(namespace, name));
+  }
+
+  list(namespace?: string): KubeObject[] {
+    const all = [...this.store.values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+  }
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    let attempt = 0;
+    let needList = true;
+    while (!this.abort.signal.aborted) {
+      try {
+        if (needList) {
+          await this.relist();
+          needList = false;
+          this.synced();
+        }
+        await this.client.watch(
+          this.type,
+          this.options.namespace,
+          {
+            resourceVersion: this.resourceVersion,
+            timeoutSeconds: this.options.watchTimeoutSeconds ?? 300,
+            ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
+          },
+          (event) => {
+            if (event.type === 'ERROR') {
+              const code = event.object.code ?? 0;
+              throw new KubeApiError(code, event.object.reason ?? 'Unknown', event.object.message ?? 'watch error');
+            }
+            attempt = 0;
+            const rv = event.object.metadata?.resourceVersion;
+            if (rv) this.resourceVersion = rv;
+            if (event.type === 'BOOKMARK') return;
+            if (event.type === 'DELETED') this.remove(event.object);
+            else this.upsert(event.object);
+          },
+          this.abort.signal,
+        );
+      } catch (err) {
+        if (this.abort.signal.aborted) return;
+        if (err instanceof KubeApiError && err.code === 410) {
+          needList = true;
+          continue;
+        }
+        attempt++;
+        this.options.onError?.(err, attempt);
+        if (attempt > 3) needList = true;
+        const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7)) * (0.5 + Math.random() / 2);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const seen = new Set<string>();
+    let continueToken: string | undefined;
+    do {
+      const page = await this.client.list(this.type, this.options.namespace, {
+        limit: 500,
+        ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
+        ...(continueToken ? { continue: continueToken } : {}),
+      });
+      for (const item of page.items) {
+        item.apiVersion ??= this.type.group ? `${this.type.group}/${this.type.version}` : this.type.version;
+        item.kind ??= this.type.kind;
+        seen.add(objectKey(item.metadata.namespace, item.metadata.name));
+        this.upsert(item);
+      }
+      continueToken = page.metadata.continue || undefined;
+      this.resourceVersion = page.metadata.resourceVersion ?? '';
+    } while (continueToken);
+    for (const [key, obj] of this.store) if (!seen.has(key)) this.remove(obj);
+  }
+
+  private upsert(obj: KubeObject): void {
+    const key = objectKey(obj.metadata.namespace, obj.metadata.name);
+    const old = this.store.get(key);
+    if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
+    this.store.set(key, obj);
+    for (const h of this.handlers) {
+      if (old) h.update?.(old, obj);
+      else h.add?.(obj);
+    }
+  }
+
+  private remove(obj: KubeObject): void {
+    const key = objectKey(obj.metadata.namespace, obj.metadata.name);
+    const old = this.store.get(key);
+    this.store.delete(key);
+    for (const h of this.handlers) h.delete?.(old ?? obj);
+  }
+}

@@ -1,0 +1,123 @@
+/** Pieces every managed store shares: Services, PodDisruptionBudget, NetworkPolicy, credentials. */
+import type { KubeObject } from '../../kube/client.ts';
+import { LABELS } from '../../api/wellknown.ts';
+import type { MemoryCluster } from '../../api/memorycluster.ts';
+import { DEFAULT_CREDENTIAL_KEYS } from '../../api/defaults.ts';
+import { type Component, childMeta, childName, selectorLabels } from './meta.ts';
+
+/** Label on the operator's own pods; NetworkPolicies admit it next to the cluster's workers. */
+export const OPERATOR_POD_LABELS = { [LABELS.name]: 'engram-operator' } as const;
+
+export function storeServices(cluster: MemoryCluster, component: Component, ports: Array<{ name: string; port: number }>) {
+  const name = childName(cluster, component);
+  const servicePorts = ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: 'TCP' }));
+  const headless: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: childMeta(cluster, `${name}-headless`, component),
+    spec: {
+      clusterIP: 'None',
+      publishNotReadyAddresses: true,
+      selector: selectorLabels(cluster, component),
+      ports: servicePorts,
+    },
+  };
+  const client: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: childMeta(cluster, name, component),
+    spec: { type: 'ClusterIP', selector: selectorLabels(cluster, component), ports: servicePorts },
+  };
+  return [headless, client];
+}
+
+export function storePdb(cluster: MemoryCluster, component: Component): KubeObject {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: childMeta(cluster, childName(cluster, component), component),
+    // One voluntary disruption at a time; never 0, which would block node drains forever.
+    spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(cluster, component) } },
+  };
+}
+
+/** Only the cluster's workers (same namespace, cluster label) and the operator may connect. */
+export function storeNetworkPolicy(cluster: MemoryCluster, component: Component, ports: number[]): KubeObject {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: childMeta(cluster, childName(cluster, component), component),
+    spec: {
+      podSelector: { matchLabels: selectorLabels(cluster, component) },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [
+            { podSelector: { matchLabels: { [LABELS.cluster]: cluster.metadata.name } } },
+            { namespaceSelector: {}, podSelector: { matchLabels: OPERATOR_POD_LABELS } },
+          ],
+          ports: ports.map((port) => ({ protocol: 'TCP', port })),
+        },
+      ],
+    },
+  };
+}
+
+export const credentialsSecretName = (cluster: MemoryCluster, component: Component): string =>
+  `${childName(cluster, component)}-credentials`;
+
+/**
+ * A generated credentials Secret. The reconciler creates it once and never applies it again,
+ * so the password is never regenerated or overwritten.
+ */
+export function buildGeneratedCredentials(
+  cluster: MemoryCluster,
+  component: 'neo4j' | 'redis',
+  password: string,
+): KubeObject {
+  const username = component === 'neo4j' ? 'neo4j' : 'default';
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      ...childMeta(cluster, credentialsSecretName(cluster, component), component),
+      annotations: { 'engram.dev/generated': 'true' },
+    },
+    type: 'Opaque',
+    stringData: { username, password },
+  };
+}
+
+/** Where a managed store's credentials live: the user's Secret if referenced, else the generated one. */
+export interface CredentialsRef {
+  name: string;
+  usernameKey: string;
+  passwordKey: string;
+  generated: boolean;
+}
+
+export function managedCredentials(cluster: MemoryCluster, component: 'neo4j' | 'redis'): CredentialsRef {
+  const ref = cluster.spec[component].managed?.credentialsSecretRef;
+  if (ref) {
+    return {
+      name: ref.name,
+      usernameKey: ref.usernameKey ?? DEFAULT_CREDENTIAL_KEYS.username,
+      passwordKey: ref.passwordKey ?? DEFAULT_CREDENTIAL_KEYS.password,
+      generated: false,
+    };
+  }
+  return {
+    name: credentialsSecretName(cluster, component),
+    usernameKey: DEFAULT_CREDENTIAL_KEYS.username,
+    passwordKey: DEFAULT_CREDENTIAL_KEYS.password,
+    generated: true,
+  };
+}
+
+/** Container env reading a username and password from a credentials Secret. */
+export function credentialsEnv(ref: CredentialsRef, userVar: string, passwordVar: string) {
+  return [
+    { name: userVar, valueFrom: { secretKeyRef: { name: ref.name, key: ref.usernameKey } } },
+    { name: passwordVar, valueFrom: { secretKeyRef: { name: ref.name, key: ref.passwordKey } } },
+  ];
+}
