@@ -1,0 +1,156 @@
+/**
+ * Operator-side defaults: every value the operator fills in when a field is unset. They live in code,
+ * not in the CRD schema, because the API server would persist schema defaults into every object and
+ * they could never change again (the schema keeps only defaults that never will: policies, replicas: 1,
+ * the GPU resource name). The operator reports effective values in status; the docs quote this file.
+ */
+import {
+  DEFAULT_TOPIC_PARTITIONS,
+  TOPIC_KEYS,
+  type TopicKey,
+  topicName,
+} from '../../runtime/contract/topics.ts';
+import type { MemoryClusterSpec, TopicOverride } from './memorycluster.ts';
+
+/** The runtime image the operator runs worker pools with unless spec.runtime.image says otherwise. */
+export const DEFAULT_RUNTIME_IMAGE = 'ghcr.io/engram-dev/engram-runtime:0.1.0';
+
+export const DEFAULT_EMBEDDING = {
+  model: 'all-MiniLM-L6-v2',
+  dimensions: 384,
+  quantization: 'fp32',
+} as const;
+
+export const DEFAULT_EXTRACTION = {
+  requestsPerMinute: 60,
+  maxConcurrentRequests: 4,
+  timeoutSeconds: 60,
+} as const;
+
+/** Broker count of a managed Redpanda when spec.kafka.managed.replicas is unset. */
+export const DEFAULT_MANAGED_KAFKA_REPLICAS = 1;
+
+/** Replication factor of topics: 3 where there are brokers enough, else one replica per broker. */
+export const PRODUCTION_REPLICATION_FACTOR = 3;
+
+export const DEFAULT_MANAGED_KAFKA = {
+  image: 'docker.redpanda.com/redpandadata/redpanda:v24.2.7',
+  replicas: DEFAULT_MANAGED_KAFKA_REPLICAS,
+  storage: { size: '10Gi' },
+  resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '2Gi' } },
+} as const;
+
+export const DEFAULT_MANAGED_NEO4J = {
+  image: 'neo4j:5.26-community',
+  replicas: 1,
+  storage: { size: '10Gi' },
+  resources: { requests: { cpu: '500m', memory: '2Gi' }, limits: { memory: '2Gi' } },
+  /** Unset heap / page cache are these fractions of the memory limit (the rest is native headroom). */
+  heapFraction: 0.4,
+  pageCacheFraction: 0.3,
+  tenantIsolation: 'Label',
+  database: 'neo4j',
+} as const;
+
+export const DEFAULT_MANAGED_REDIS = {
+  image: 'redis:7.2-alpine',
+  replicas: 1,
+  storage: { size: '1Gi' },
+  resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '256Mi' } },
+  /** Unset maxMemory is this fraction of the memory limit (fork and buffers need the rest). */
+  maxMemoryFraction: 0.75,
+  maxMemoryPolicy: 'allkeys-lru',
+  appendOnly: true,
+} as const;
+
+/** Keys a credentials Secret is read from when the reference names none. */
+export const DEFAULT_CREDENTIAL_KEYS = { username: 'username', password: 'password' } as const;
+
+/** Topic configs the seed guide sets: retention and message size per topic. */
+export const DEFAULT_TOPIC_RETENTION: Readonly<Partial<Record<TopicKey, string>>> = {
+  'ingest.raw': '168h',
+  'ingest.embed': '24h',
+  'ingest.extract': '24h',
+  'query.pending': '1h',
+  dlq: '720h',
+};
+
+export const DEFAULT_TOPIC_CONFIG: Readonly<Partial<Record<TopicKey, Readonly<Record<string, string>>>>> = {
+  'ingest.raw': { 'max.message.bytes': '10485760' },
+};
+
+export const DEFAULT_WORKER_POOL = {
+  /** HPA behaviour when spec.autoscaling.behavior is unset (KEDA's 300 s cooldown for scale-down). */
+  scaleUpStabilizationSeconds: 0,
+  scaleDownStabilizationSeconds: 300,
+  batchSize: 64,
+  concurrency: 4,
+} as const;
+
+export const DEFAULT_TENANT_QUOTAS = {
+  ingestDocumentsPerSecond: 50,
+  ingestBurst: 100,
+  queriesPerSecond: 20,
+} as const;
+
+export const DEFAULT_TENANT_RETENTION = { halfLife: '720h' } as const;
+
+/** Topic prefix when spec.kafka.topicPrefix is unset: unique per namespace and cluster. */
+export function defaultTopicPrefix(namespace: string, name: string): string {
+  return `engram.${namespace}.${name}`;
+}
+
+/**
+ * Replication factor when neither the topic nor spec.kafka sets one: at most 3 and at most the
+ * managed broker count; undefined for external Kafka, meaning the broker's default.replication.factor.
+ */
+export function defaultReplicationFactor(spec: Pick<MemoryClusterSpec, 'kafka'>): number | undefined {
+  const managed = spec.kafka.managed;
+  if (!managed) return undefined;
+  return Math.min(PRODUCTION_REPLICATION_FACTOR, managed.replicas ?? DEFAULT_MANAGED_KAFKA_REPLICAS);
+}
+
+/** One topic as the operator should make it. */
+export interface EffectiveTopic {
+  key: TopicKey;
+  name: string;
+  partitions: number;
+  /** undefined: the broker's default replication factor. */
+  replicationFactor: number | undefined;
+  /** Kafka topic configs, retention already converted to retention.ms. */
+  config: Record<string, string>;
+}
+
+/** The seven topics of a cluster with every default applied (pure: spec in, plan input out). */
+export function effectiveTopics(
+  spec: Pick<MemoryClusterSpec, 'kafka'>,
+  namespace: string,
+  name: string,
+): EffectiveTopic[] {
+  const prefix = spec.kafka.topicPrefix ?? defaultTopicPrefix(namespace, name);
+  return TOPIC_KEYS.map((key) => {
+    const o: TopicOverride = spec.kafka.topics?.[key] ?? {};
+    const config: Record<string, string> = { ...DEFAULT_TOPIC_CONFIG[key] };
+    const retention = o.retention ?? DEFAULT_TOPIC_RETENTION[key];
+    if (retention) config['retention.ms'] = String(durationToMilliseconds(retention));
+    Object.assign(config, o.config);
+    return {
+      key,
+      name: topicName(prefix, key),
+      partitions: o.partitions ?? DEFAULT_TOPIC_PARTITIONS[key],
+      replicationFactor:
+        o.replicationFactor ?? spec.kafka.replicationFactor ?? defaultReplicationFactor(spec),
+      config,
+    };
+  });
+}
+
+const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses the API's duration format ("90s", "1h30m"); throws on anything else. */
+export function durationToMilliseconds(value: string): number {
+  if (!/^([0-9]+(ms|s|m|h))+$/.test(value)) throw new Error(`not a duration: ${JSON.stringify(value)}`);
+  let total = 0;
+  for (const m of value.matchAll(/([0-9]+)(ms|s|m|h)/g)) total += Number(m[1]) * UNIT_MS[m[2]!]!;
+  return total;
+}

@@ -1,0 +1,239 @@
+/**
+ * WorkerPool (wp): a scalable pool of engram-runtime workers for one role. Without autoscaling the
+ * operator runs spec.replicas pods; with it, an autoscaling/v2 HPA scales the pool through its /scale
+ * subresource on the pool's consumer-group lag, and the operator never writes spec.replicas itself.
+ */
+import { z } from 'zod';
+import {
+  cel,
+  celFormat,
+  clusterRefSchema,
+  conditionsSchema,
+  image,
+  imagePullPolicySchema,
+  nodeSelectorSchema,
+  objectMetaSchema,
+  observedGenerationSchema,
+  patternString,
+  resourceRequirementsSchema,
+  tolerationSchema,
+} from './common.ts';
+import { DEFAULT_WORKER_POOL } from './defaults.ts';
+import { API_VERSION, WORKER_POOL_CONDITIONS } from './wellknown.ts';
+
+/** The runtime roles, in pipeline order. */
+export const WORKER_ROLES = ['gateway', 'ingest', 'embed', 'extract', 'resolve', 'evolve', 'query'] as const;
+export type WorkerRole = (typeof WORKER_ROLES)[number];
+
+/** Roles that load the embedding model, and so can use a GPU. */
+export const GPU_ROLES: readonly WorkerRole[] = ['embed', 'query'];
+
+export const DEFAULT_GPU_RESOURCE = 'nvidia.com/gpu';
+
+const scalingRulesSchema = (direction: 'up' | 'down', defaultWindow: number) =>
+  z
+    .object({
+      stabilizationWindowSeconds: z
+        .int()
+        .min(0)
+        .max(3600)
+        .optional()
+        .describe(
+          `How long the HPA looks back before scaling ${direction}, so short spikes do not flap the pool. Default: ${defaultWindow}.`,
+        ),
+      maxReplicasPerPeriod: z
+        .int()
+        .min(1)
+        .max(1000)
+        .optional()
+        .describe(`At most this many pods added or removed per periodSeconds when scaling ${direction}.`),
+      maxPercentPerPeriod: z
+        .int()
+        .min(1)
+        .max(1000)
+        .optional()
+        .describe(
+          `At most this percentage of the current pods changed per periodSeconds when scaling ${direction}.`,
+        ),
+      periodSeconds: z
+        .int()
+        .min(1)
+        .max(1800)
+        .optional()
+        .describe('Window the per-period limits apply to. Default: 60.'),
+    })
+    .describe(`Scale-${direction} behaviour (autoscaling/v2 HPA behavior).`);
+
+const autoscalingSchema = z
+  .object({
+    minReplicas: z.int().min(1).max(1000).describe('Fewest pods the HPA keeps, even with no lag.'),
+    maxReplicas: z
+      .int()
+      .min(1)
+      .max(1000)
+      .describe(
+        'Most pods the HPA runs; more pods than topic partitions sit idle, so keep it at most the partitions.',
+      ),
+    targetLagPerReplica: z
+      .int()
+      .min(1)
+      .max(1_000_000_000_000)
+      .meta({ format: 'int64' })
+      .describe(
+        'Consumer-group lag (messages) one pod should carry: the HPA runs about ceil(total lag / target) pods.',
+      ),
+    behavior: z
+      .object({
+        scaleUp: scalingRulesSchema('up', DEFAULT_WORKER_POOL.scaleUpStabilizationSeconds).optional(),
+        scaleDown: scalingRulesSchema('down', DEFAULT_WORKER_POOL.scaleDownStabilizationSeconds).optional(),
+      })
+      .optional()
+      .describe('How fast the pool grows and shrinks.'),
+  })
+  .meta(
+    cel({
+      rule: 'self.minReplicas <= self.maxReplicas',
+      message: 'autoscaling.minReplicas must not exceed autoscaling.maxReplicas',
+      messageExpression: celFormat(
+        'autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d): lower minReplicas or raise maxReplicas',
+        'self.minReplicas',
+        'self.maxReplicas',
+      ),
+      fieldPath: '.minReplicas',
+    }),
+  )
+  .describe(
+    'Scale on consumer lag: the operator creates an autoscaling/v2 HPA with the pool lag as External metric, targeting this WorkerPool through /scale. Do not also set spec.replicas in GitOps: the HPA owns it.',
+  );
+
+const gpuSchema = z
+  .object({
+    count: z.int().min(1).max(16).describe('GPUs per pod (resource limit of resourceName).'),
+    resourceName: patternString({
+      pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$',
+      max: 253,
+      what: 'gpu.resourceName',
+      hint: 'must be a vendor-qualified extended resource such as nvidia.com/gpu or amd.com/gpu',
+    })
+      .default(DEFAULT_GPU_RESOURCE)
+      .describe(`Extended resource the GPUs are requested as. Default: ${DEFAULT_GPU_RESOURCE}.`),
+    nodeSelector: nodeSelectorSchema.optional(),
+    tolerations: z
+      .array(tolerationSchema)
+      .max(16)
+      .optional()
+      .describe(
+        'Tolerations for tainted GPU nodes, e.g. {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}.',
+      ),
+  })
+  .describe(
+    'Run each pod with GPUs (embed and query roles); the runtime then uses the CUDA execution provider.',
+  );
+
+export const workerPoolSpecSchema = z
+  .object({
+    clusterRef: clusterRefSchema('WorkerPool'),
+    role: z
+      .enum(WORKER_ROLES)
+      .meta(
+        cel({
+          rule: 'self == oldSelf',
+          message: 'role is immutable: create a new WorkerPool for the other role',
+          messageExpression: celFormat(
+            'role is immutable (was %s, now %s): the pool consumer group belongs to its role; create a new WorkerPool for %s',
+            'oldSelf',
+            'self',
+            'self',
+          ),
+        }),
+      )
+      .describe(`What the pods do: ${WORKER_ROLES.join(', ')}. Immutable.`),
+    replicas: z
+      .int()
+      .min(0)
+      .max(1000)
+      .default(1)
+      .describe(
+        'Desired pods when not autoscaled (kubectl scale writes it through /scale). With autoscaling the HPA sets it; leave it out of GitOps manifests then.',
+      ),
+    image: image(
+      'Runtime image for this pool only (e.g. a CUDA build for GPU pools). Default: spec.runtime.image of the cluster.',
+    ).optional(),
+    imagePullPolicy: imagePullPolicySchema.optional(),
+    resources: resourceRequirementsSchema.optional().describe('CPU and memory of each worker pod.'),
+    gpu: gpuSchema.optional(),
+    batchSize: z
+      .int()
+      .min(1)
+      .max(10_000)
+      .optional()
+      .describe(`Messages a worker handles per batch. Default: ${DEFAULT_WORKER_POOL.batchSize}.`),
+    concurrency: z
+      .int()
+      .min(1)
+      .max(1024)
+      .optional()
+      .describe(
+        `Messages of a batch processed concurrently per pod. Default: ${DEFAULT_WORKER_POOL.concurrency}.`,
+      ),
+    autoscaling: autoscalingSchema.optional(),
+  })
+  .meta(
+    cel(
+      {
+        rule: `!has(self.gpu) || self.role in [${GPU_ROLES.map((r) => `'${r}'`).join(', ')}]`,
+        message: `spec.gpu applies only to roles that run the embedding model (${GPU_ROLES.join(', ')}): remove spec.gpu or change the role`,
+        messageExpression: celFormat(
+          `spec.gpu applies only to roles that run the embedding model (${GPU_ROLES.join(', ')}), not to %s: remove spec.gpu`,
+          'self.role',
+        ),
+        fieldPath: '.gpu',
+      },
+      {
+        rule: "self.role != 'gateway' || !has(self.autoscaling)",
+        message:
+          'the gateway consumes no topic, so it cannot scale on lag: remove spec.autoscaling and set spec.replicas',
+        fieldPath: '.autoscaling',
+      },
+    ),
+  )
+  .describe('Desired state of the worker pool.');
+
+export const workerPoolStatusSchema = z
+  .object({
+    observedGeneration: observedGenerationSchema,
+    conditions: conditionsSchema([...WORKER_POOL_CONDITIONS, 'Paused']),
+    replicas: z.int().min(0).optional().describe('Pods of the pool that exist (the /scale status).'),
+    readyReplicas: z.int().min(0).optional().describe('Pods of the pool that are Ready.'),
+    selector: z
+      .string()
+      .max(4096)
+      .optional()
+      .describe('Label selector of the pool pods, in string form; the HPA reads it through /scale.'),
+    consumerGroup: z.string().max(249).optional().describe('Kafka consumer group of the pool.'),
+    topics: z.array(z.string().max(249)).max(16).optional().describe('Topics the pool consumes.'),
+    lag: z
+      .int()
+      .min(0)
+      .meta({ format: 'int64' })
+      .optional()
+      .describe('Consumer-group lag: messages produced to the pool topics and not yet committed.'),
+    horizontalPodAutoscalerName: z
+      .string()
+      .max(253)
+      .optional()
+      .describe('The HPA scaling this pool, when autoscaling is set.'),
+  })
+  .describe('Observed state of the worker pool, written by the operator.');
+
+export const workerPoolSchema = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal('WorkerPool'),
+  metadata: objectMetaSchema,
+  spec: workerPoolSpecSchema,
+  status: workerPoolStatusSchema.optional(),
+});
+
+export type WorkerPoolSpec = z.infer<typeof workerPoolSpecSchema>;
+export type WorkerPoolStatus = z.infer<typeof workerPoolStatusSchema>;
+export type WorkerPool = z.infer<typeof workerPoolSchema>;
