@@ -1,0 +1,59 @@
+/**
+ * Prometheus metric names the runtime exports (all prefixed `engram_`), shared with the operator
+ * (ServiceMonitors, HPA external metrics, dashboards). Labels are listed beside each name.
+ */
+export const METRIC_PREFIX = 'engram_';
+
+export const METRICS = {
+  // Worker framework (every consuming role). Labels: role, topic.
+  messagesProcessed: 'engram_messages_processed_total',
+  /** Failed processing attempts (a message retried 3 times counts 3). Labels: role, topic, reason (transient|error|poison). */
+  messagesFailed: 'engram_messages_failed_total',
+  /** Messages written to the dlq topic. Labels: role, topic, reason (poison|exhausted). */
+  messagesDeadLettered: 'engram_messages_dead_lettered_total',
+  /** Wall time of one partition batch, fetch to offsets resolved. Labels: role, topic. */
+  batchDuration: 'engram_batch_duration_seconds',
+  /** Wall time of one processor call on a group of messages (sizes the rebalance timeout). Labels: role, topic. */
+  handlerDuration: 'engram_handler_duration_seconds',
+  /** Messages per partition batch. Labels: role, topic. */
+  batchSize: 'engram_batch_messages',
+  /** Lag seen by the consumer: high watermark minus next offset to process. Labels: role, topic, partition. */
+  consumerLag: 'engram_consumer_lag',
+  /** Messages taken but not yet resolved. Labels: role. */
+  inFlight: 'engram_messages_in_flight',
+  /** Cache lookups. Labels: role, cache (embedding|idempotency|query). */
+  cacheHits: 'engram_cache_hits_total',
+  cacheMisses: 'engram_cache_misses_total',
+  /** Messages produced to a topic. Labels: role, topic. */
+  messagesProduced: 'engram_messages_produced_total',
+
+  // Gateway. Labels as noted.
+  /** Labels: route, status (HTTP code). */
+  httpRequests: 'engram_http_requests_total',
+  /** Labels: route. */
+  httpRequestDuration: 'engram_http_request_duration_seconds',
+  /** Documents accepted for ingestion. Labels: tenant, status (accepted|duplicate). */
+  documentsIngested: 'engram_documents_ingested_total',
+  /** Requests refused. Labels: tenant (or "unknown"), reason (unauthenticated|forbidden|rate_limited|too_large|invalid|unsupported_media_type). */
+  requestsRejected: 'engram_requests_rejected_total',
+  /** Tenants with at least one API key loaded. No labels. */
+  tenantsLoaded: 'engram_tenants_loaded',
+
+  // Ingest.
+  /** Labels: tenant. */
+  chunksEmitted: 'engram_chunks_emitted_total',
+  /** Tokens per emitted chunk. No labels. */
+  chunkTokens: 'engram_chunk_tokens',
+
+  // Embed.
+  /** Texts run through the model (cache misses). Labels: model, variant. */
+  embeddingsComputed: 'engram_embeddings_computed_total',
+  /** Wall time of one model call. Labels: model, variant. */
+  embeddingDuration: 'engram_embedding_duration_seconds',
+  /** Chunk nodes written (created or updated) in Neo4j. No labels. */
+  chunksWritten: 'engram_chunks_written_total',
+  /** Wall time of one Neo4j write transaction. Labels: operation. */
+  graphWriteDuration: 'engram_graph_write_duration_seconds',
+} as const;
+
+export type MetricName = (typeof METRICS)[keyof typeof METRICS];

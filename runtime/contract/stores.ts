@@ -1,0 +1,63 @@
+/**
+ * How the runtime lays out tenant data in Redis and Neo4j. The operator uses the same functions
+ * to scope a tenant's Redis ACL user (`~<tenantRedisPrefix>*`) and to purge a tenant's data on
+ * `deletionPolicy: Delete` (delete keys by prefix; `MATCH (n:<tenantLabel>) DETACH DELETE n`;
+ * drop the tenant's vector index).
+ */
+import { TENANT_ID_PATTERN } from './tenants.ts';
+
+function assertTenantId(tenantId: string): void {
+  if (!TENANT_ID_PATTERN.test(tenantId)) throw new Error(`invalid tenant id ${JSON.stringify(tenantId)}`);
+}
+
+/** Every Redis key of one tenant starts with this prefix. */
+export function tenantRedisPrefix(cluster: string, tenantId: string): string {
+  assertTenantId(tenantId);
+  return `engram:${cluster}:t:${tenantId}:`;
+}
+
+export const redisKeys = {
+  /** Token bucket of the gateway's per-tenant rate limit (a hash). */
+  rateLimit: (cluster: string, tenantId: string) => `${tenantRedisPrefix(cluster, tenantId)}ratelimit`,
+  /** Idempotency record of a document: its content hash, or `pending:<hash>` while being produced. */
+  document: (cluster: string, tenantId: string, documentId: string) =>
+    `${tenantRedisPrefix(cluster, tenantId)}doc:${documentId}`,
+  /** Cached embedding of a text (Float32 little-endian), by model and content hash. */
+  embedding: (cluster: string, tenantId: string, modelKey: string, contentHash: string) =>
+    `${tenantRedisPrefix(cluster, tenantId)}emb:${modelKey}:${contentHash}`,
+  /** A query's state: `pending` until the query role writes the JSON result. */
+  query: (cluster: string, tenantId: string, queryId: string) =>
+    `${tenantRedisPrefix(cluster, tenantId)}query:${queryId}`,
+};
+
+/** Tenant ids are DNS labels, so '-' -> '_' is injective and yields a valid identifier. */
+function tenantIdent(tenantId: string): string {
+  assertTenantId(tenantId);
+  return tenantId.replaceAll('-', '_');
+}
+
+export const graphNames = {
+  /** Label carried by every node of the tenant (isolation on Neo4j Community). */
+  tenantLabel: (tenantId: string) => `Tenant_${tenantIdent(tenantId)}`,
+  /** Label carried by the tenant's chunk nodes: the tenant-scoped vector index is on it. */
+  chunkLabel: (tenantId: string) => `Chunk_${tenantIdent(tenantId)}`,
+  chunkVectorIndex: (tenantId: string) => `engram_chunk_embedding_${tenantIdent(tenantId)}`,
+  chunkIdConstraint: 'engram_chunk_id',
+  documentKeyConstraint: 'engram_document_key',
+};
+
+/** Global constraints the embed role ensures at start (idempotent). */
+export const GRAPH_SCHEMA_STATEMENTS: readonly string[] = [
+  `CREATE CONSTRAINT ${graphNames.chunkIdConstraint} IF NOT EXISTS FOR (c:Chunk) REQUIRE c.chunkId IS UNIQUE`,
+  `CREATE CONSTRAINT ${graphNames.documentKeyConstraint} IF NOT EXISTS FOR (d:Document) REQUIRE d.documentKey IS UNIQUE`,
+];
+
+/** The tenant's chunk vector index (idempotent); dimensions come from the embedding model. */
+export function chunkVectorIndexStatement(tenantId: string, dimensions: number): string {
+  if (!Number.isInteger(dimensions) || dimensions <= 0) throw new Error(`invalid dimensions ${dimensions}`);
+  return (
+    `CREATE VECTOR INDEX ${graphNames.chunkVectorIndex(tenantId)} IF NOT EXISTS ` +
+    `FOR (c:${graphNames.chunkLabel(tenantId)}) ON c.embedding ` +
+    `OPTIONS {indexConfig: {\`vector.dimensions\`: ${dimensions}, \`vector.similarity_function\`: 'cosine'}}`
+  );
+}
