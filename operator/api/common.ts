@@ -152,7 +152,7 @@ export const resourceRequirementsSchema = z
       rule: '!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)',
       message: 'resource requests must not exceed limits: lower the request or raise the limit',
       messageExpression: celFormat(
-        'resource requests must not exceed limits (%s exceed their limit): lower the request or raise the limit',
+        'resource requests must not exceed limits (over the limit: %s): lower the request or raise the limit',
         'self.requests.filter(k, k in self.limits && quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) > 0)',
       ),
     }),
