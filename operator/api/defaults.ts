@@ -83,8 +83,6 @@ export const DEFAULT_WORKER_POOL = {
   /** HPA behaviour when spec.autoscaling.behavior is unset (KEDA's 300 s cooldown for scale-down). */
   scaleUpStabilizationSeconds: 0,
   scaleDownStabilizationSeconds: 300,
-  batchSize: 64,
-  concurrency: 4,
 } as const;
 
 export const DEFAULT_TENANT_QUOTAS = {
@@ -98,6 +96,15 @@ export const DEFAULT_TENANT_RETENTION = { halfLife: '720h' } as const;
 /** Topic prefix when spec.kafka.topicPrefix is unset: unique per namespace and cluster. */
 export function defaultTopicPrefix(namespace: string, name: string): string {
   return `engram.${namespace}.${name}`;
+}
+
+/** The topic prefix in effect: spec.kafka.topicPrefix or the default. */
+export function effectiveTopicPrefix(
+  spec: Pick<MemoryClusterSpec, 'kafka'>,
+  namespace: string,
+  name: string,
+): string {
+  return spec.kafka.topicPrefix ?? defaultTopicPrefix(namespace, name);
 }
 
 /**
@@ -127,7 +134,7 @@ export function effectiveTopics(
   namespace: string,
   name: string,
 ): EffectiveTopic[] {
-  const prefix = spec.kafka.topicPrefix ?? defaultTopicPrefix(namespace, name);
+  const prefix = effectiveTopicPrefix(spec, namespace, name);
   return TOPIC_KEYS.map((key) => {
     const o: TopicOverride = spec.kafka.topics?.[key] ?? {};
     const config: Record<string, string> = { ...DEFAULT_TOPIC_CONFIG[key] };

@@ -3,6 +3,7 @@
  * embedding and extraction settings. Worker pools and tenants point at it.
  */
 import { z } from 'zod';
+import { MODEL_VARIANTS, SASL_MECHANISMS } from '../../runtime/contract/config.ts';
 import { DEFAULT_TOPIC_PARTITIONS, TOPIC_KEYS, type TopicKey } from '../../runtime/contract/topics.ts';
 import {
   type CelRule,
@@ -29,6 +30,13 @@ import { DEFAULT_EMBEDDING, DEFAULT_MANAGED_KAFKA_REPLICAS } from './defaults.ts
 import { API_VERSION, MEMORY_CLUSTER_CONDITIONS } from './wellknown.ts';
 
 const MAX_REPLICATION_FACTOR = 7;
+
+type SaslMechanism = Uppercase<(typeof SASL_MECHANISMS)[number]>;
+/** The runtime's SASL mechanisms in Kafka's spelling (the operator lower-cases them for the runtime). */
+export const KAFKA_SASL_MECHANISMS = SASL_MECHANISMS.map((m) => m.toUpperCase()) as [
+  SaslMechanism,
+  ...SaslMechanism[],
+];
 
 /** Overrides for one of the seven pipeline topics; the key is baked into every message. */
 function topicOverrideSchema(key: TopicKey) {
@@ -190,8 +198,8 @@ const kafkaExternalSchema = z
     sasl: z
       .object({
         mechanism: z
-          .enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'])
-          .describe('SASL mechanism the brokers expect.'),
+          .enum(KAFKA_SASL_MECHANISMS)
+          .describe('SASL mechanism the brokers expect, spelt as Kafka does (sasl.mechanism).'),
         credentialsSecretRef: credentialsSecretRef('Secret with the SASL username and password.'),
       })
       .optional()
@@ -509,7 +517,7 @@ const embeddingSchema = z
       .optional()
       .describe('Tokens per input before truncation. Default: the model configuration.'),
     quantization: z
-      .enum(['fp32', 'int8'])
+      .enum(MODEL_VARIANTS)
       .optional()
       .describe(
         'ONNX model variant: fp32, or int8 (faster on CPU, slightly different vectors). Default: fp32.',
@@ -527,10 +535,10 @@ const embeddingSchema = z
       })
       .optional()
       .describe(
-        'Where embed and query workers load the model from. Default: the model baked into the runtime image.',
+        'Where the workers that embed load the model from. Default: the model baked into the runtime image.',
       ),
   })
-  .describe('The embedding model the embed and query workers run (ONNX Runtime).');
+  .describe('The embedding model the workers run (ONNX Runtime).');
 
 const extractionSchema = z
   .object({

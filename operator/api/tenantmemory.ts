@@ -4,19 +4,26 @@
  * tenant's partition key or dedicated topics) and writes the tenant's gateway API key into a Secret.
  */
 import { z } from 'zod';
+import { TENANT_ID_PATTERN } from '../../runtime/contract/tenants.ts';
 import {
   celFormat,
   clusterRefSchema,
   conditionsSchema,
-  dnsLabel,
   duration,
   objectMetaSchema,
   observedGenerationSchema,
+  patternString,
   sizeQuantity,
   withRules,
 } from './common.ts';
 import { DEFAULT_TENANT_QUOTAS, DEFAULT_TENANT_RETENTION } from './defaults.ts';
 import { API_VERSION, TENANT_MEMORY_CONDITIONS } from './wellknown.ts';
+
+/**
+ * Tighter than the runtime's 63: a per-tenant Neo4j database (tenantIsolation Database) is named
+ * after the tenant with a prefix, and Neo4j database names stop at 63 characters.
+ */
+export const TENANT_ID_MAX = 48;
 
 const quotasSchema = z
   .object({
@@ -96,17 +103,25 @@ const retentionSchema = z
 export const tenantMemorySpecSchema = z
   .object({
     clusterRef: clusterRefSchema('TenantMemory'),
-    tenantId: withRules(dnsLabel('tenantId', 48), {
-      rule: 'self == oldSelf',
-      message: 'tenantId is immutable: create a new TenantMemory for another tenant',
-      messageExpression: celFormat(
-        'tenantId is immutable (was %s, now %s): the tenant data is keyed by it; create a new TenantMemory for %s',
-        'oldSelf',
-        'self',
-        'self',
-      ),
-    }).describe(
-      'Tenant identifier: the key of every message, cache key prefix and graph partition of this tenant. A DNS label of at most 48 characters. Immutable.',
+    tenantId: withRules(
+      patternString({
+        pattern: TENANT_ID_PATTERN.source,
+        max: TENANT_ID_MAX,
+        what: 'tenantId',
+        hint: `must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most ${TENANT_ID_MAX} characters`,
+      }),
+      {
+        rule: 'self == oldSelf',
+        message: 'tenantId is immutable: create a new TenantMemory for another tenant',
+        messageExpression: celFormat(
+          'tenantId is immutable (was %s, now %s): the tenant data is keyed by it; create a new TenantMemory for %s',
+          'oldSelf',
+          'self',
+          'self',
+        ),
+      },
+    ).describe(
+      `Tenant identifier: the key of every message, cache key prefix and graph partition of this tenant. A DNS label of at most ${TENANT_ID_MAX} characters. Immutable.`,
     ),
     displayName: z.string().max(256).optional().describe('Human-readable name of the tenant.'),
     quotas: quotasSchema.optional(),

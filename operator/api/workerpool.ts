@@ -4,6 +4,7 @@
  * subresource on the pool's consumer-group lag, and the operator never writes spec.replicas itself.
  */
 import { z } from 'zod';
+import { ROLE_SPECS, ROLES, type Role } from '../../runtime/contract/roles.ts';
 import {
   cel,
   celFormat,
@@ -21,12 +22,11 @@ import {
 import { DEFAULT_WORKER_POOL } from './defaults.ts';
 import { API_VERSION, WORKER_POOL_CONDITIONS } from './wellknown.ts';
 
-/** The runtime roles, in pipeline order. */
-export const WORKER_ROLES = ['gateway', 'ingest', 'embed', 'extract', 'resolve', 'evolve', 'query'] as const;
-export type WorkerRole = (typeof WORKER_ROLES)[number];
+/** Roles that load the embedding model (per the runtime contract), and so can use a GPU. */
+export const GPU_ROLES: readonly Role[] = ROLES.filter((r) => ROLE_SPECS[r].needs.includes('model'));
 
-/** Roles that load the embedding model, and so can use a GPU. */
-export const GPU_ROLES: readonly WorkerRole[] = ['embed', 'query'];
+/** Roles that consume a topic, and so have a consumer-group lag to scale on. */
+export const LAG_SCALED_ROLES: readonly Role[] = ROLES.filter((r) => ROLE_SPECS[r].consumes !== undefined);
 
 export const DEFAULT_GPU_RESOURCE = 'nvidia.com/gpu';
 
@@ -127,14 +127,14 @@ const gpuSchema = z
       ),
   })
   .describe(
-    'Run each pod with GPUs (embed and query roles); the runtime then uses the CUDA execution provider.',
+    `Run each pod with GPUs (roles that load the embedding model: ${GPU_ROLES.join(', ')}); the runtime then uses the CUDA execution provider.`,
   );
 
 export const workerPoolSpecSchema = z
   .object({
     clusterRef: clusterRefSchema('WorkerPool'),
     role: z
-      .enum(WORKER_ROLES)
+      .enum(ROLES)
       .meta(
         cel({
           rule: 'self == oldSelf',
@@ -147,7 +147,7 @@ export const workerPoolSpecSchema = z
           ),
         }),
       )
-      .describe(`What the pods do: ${WORKER_ROLES.join(', ')}. Immutable.`),
+      .describe(`What the pods do: ${ROLES.join(', ')}. Immutable.`),
     replicas: z
       .int()
       .min(0)
@@ -167,14 +167,14 @@ export const workerPoolSpecSchema = z
       .min(1)
       .max(10_000)
       .optional()
-      .describe(`Messages a worker handles per batch. Default: ${DEFAULT_WORKER_POOL.batchSize}.`),
+      .describe('Messages a worker handles per batch. Default: the runtime default for the role.'),
     concurrency: z
       .int()
       .min(1)
       .max(1024)
       .optional()
       .describe(
-        `Messages of a batch processed concurrently per pod. Default: ${DEFAULT_WORKER_POOL.concurrency}.`,
+        'Messages of a batch processed concurrently per pod. Default: the runtime default for the role.',
       ),
     autoscaling: autoscalingSchema.optional(),
   })
@@ -190,9 +190,12 @@ export const workerPoolSpecSchema = z
         fieldPath: '.gpu',
       },
       {
-        rule: "self.role != 'gateway' || !has(self.autoscaling)",
-        message:
-          'the gateway consumes no topic, so it cannot scale on lag: remove spec.autoscaling and set spec.replicas',
+        rule: `!has(self.autoscaling) || self.role in [${LAG_SCALED_ROLES.map((r) => `'${r}'`).join(', ')}]`,
+        message: `only roles that consume a topic (${LAG_SCALED_ROLES.join(', ')}) can scale on lag: remove spec.autoscaling and set spec.replicas`,
+        messageExpression: celFormat(
+          'the %s role consumes no topic, so it cannot scale on lag: remove spec.autoscaling and set spec.replicas',
+          'self.role',
+        ),
         fieldPath: '.autoscaling',
       },
     ),
