@@ -86,6 +86,10 @@ export class Manager {
     });
   }
 
+  get client(): KubeClient {
+    return this.opts.client;
+  }
+
   /** A shared cache of `type` (one informer per watched namespace), created on first use. */
   cache(type: ResourceType, labelSelector?: string): Cache {
     const key = `${type.group}/${type.plural}?${labelSelector ?? ''}`;
@@ -98,7 +102,11 @@ export class Manager {
             ...(namespace ? { namespace } : {}),
             ...(labelSelector ? { labelSelector } : {}),
             onError: (err, attempt) =>
-              this.opts.log.warn('watch failed; restarting with backoff', { resource: type.plural, attempt, err }),
+              this.opts.log.warn('watch failed; restarting with backoff', {
+                resource: type.plural,
+                attempt,
+                err,
+              }),
           }),
       );
       cache = new Cache(type, informers);
@@ -146,7 +154,9 @@ export class Manager {
         this.startWorkers();
       },
       onStoppedLeading: () => {
-        log.error('lost the leader lease; exiting so a fresh process can stand by', { identity: le.identity });
+        log.error('lost the leader lease; exiting so a fresh process can stand by', {
+          identity: le.identity,
+        });
         this.opts.metrics.leader.set(0);
         void this.stop(1);
       },
@@ -215,12 +225,16 @@ export class Manager {
         if (this.synced && !this.stopping) res.writeHead(200).end('ok');
         else res.writeHead(503).end(this.stopping ? 'shutting down' : 'caches not synced');
       } else if (path === '/metrics') {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+        res
+          .writeHead(200, { 'content-type': metrics.registry.contentType })
+          .end(await metrics.registry.metrics());
       } else {
         res.writeHead(404).end('not found');
       }
     };
-    const addresses = new Set([this.opts.metricsAddress, this.opts.healthAddress].filter((a): a is string => !!a));
+    const addresses = new Set(
+      [this.opts.metricsAddress, this.opts.healthAddress].filter((a): a is string => !!a),
+    );
     for (const address of addresses) {
       const i = address.lastIndexOf(':');
       const host = address.slice(0, i) || '0.0.0.0';
@@ -247,11 +261,7 @@ export class Manager {
     for (const reg of this.controllers) reg.queue.shutdown();
     await Promise.all(this.controllers.flatMap((r) => r.workers));
     await this.elector?.stop();
-    await Promise.all(
-      [...this.caches.values()].flatMap((c) =>
-        c.informers.map((i) => i.stop()),
-      ),
-    );
+    await Promise.all([...this.caches.values()].flatMap((c) => c.informers.map((i) => i.stop())));
     for (const s of this.servers) s.close();
     this.opts.client.close();
     this.resolveDone(code);

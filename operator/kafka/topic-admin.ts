@@ -116,7 +116,9 @@ export class TopicAdmin {
   async grow(topics: Array<{ name: string; partitions: number }>): Promise<void> {
     if (!topics.length) return;
     await this.call('createPartitions', () =>
-      this.admin.createPartitions({ topicPartitions: topics.map((t) => ({ topic: t.name, count: t.partitions })) }),
+      this.admin.createPartitions({
+        topicPartitions: topics.map((t) => ({ topic: t.name, count: t.partitions })),
+      }),
     );
   }
 
@@ -134,11 +136,18 @@ export class TopicAdmin {
     );
   }
 
+  /** Deletes the topics that exist, then checks with a fresh metadata read that none is left. */
   async delete(names: string[]): Promise<void> {
-    const existing = new Set(await this.call('listTopics', () => this.admin.listTopics()));
-    const present = names.filter((n) => existing.has(n));
-    if (!present.length) return;
-    await this.call('deleteTopics', () => this.admin.deleteTopics({ topics: present, timeout: 10_000 }));
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const existing = new Set(await this.call('listTopics', () => this.admin.listTopics()));
+      const present = names.filter((n) => existing.has(n));
+      if (!present.length) return;
+      await this.call('deleteTopics', () => this.admin.deleteTopics({ topics: present, timeout: 10_000 }));
+    }
+    throw new KafkaAdminError(
+      `topics still listed by the broker after deletion: ${names.join(', ')}`,
+      undefined,
+    );
   }
 
   /** Committed offsets vs log-end offsets of a consumer group over `topics`. */
@@ -175,7 +184,9 @@ export class KafkaAdminError extends Error {
 /** Turns kafkajs errors into what a user should check or change. */
 export function explainKafkaError(err: unknown, brokers: string[]): string {
   const e = err as { name?: string; message?: string; type?: string; cause?: { message?: string } };
-  const raw = `${e.message ?? String(err)}${e.cause?.message ? ` (${e.cause.message})` : ''}`;
+  const message = e.message ?? String(err);
+  const raw =
+    e.cause?.message && !message.includes(e.cause.message) ? `${message} (${e.cause.message})` : message;
   const where = brokers.join(',');
   if (/SASL|authentication|Authentication failed/i.test(raw))
     return `Kafka at ${where} rejected the credentials: check the SASL secret referenced by spec.kafka.external (${raw})`;

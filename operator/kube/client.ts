@@ -3,8 +3,9 @@
  * drops unknown keys), server-side apply, status subresource, streaming watches, and a
  * metric per call. Authentication comes from @kubernetes/client-node's KubeConfig.
  */
-import https from 'node:https';
+
 import type { IncomingMessage } from 'node:http';
+import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import { type ResourceType, resourcePath } from './resources.ts';
 
@@ -134,7 +135,8 @@ export class KubeClient {
   private async open(req: RequestOptions, timeoutMs: number | undefined): Promise<IncomingMessage> {
     const { agent, headers } = await this.connection();
     const url = new URL(req.path, this.server);
-    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(req.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
     const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
     return new Promise((resolve, reject) => {
       const r = https.request(
@@ -147,12 +149,16 @@ export class KubeClient {
             accept: 'application/json',
             ...(payload === undefined
               ? {}
-              : { 'content-type': req.contentType ?? 'application/json', 'content-length': Buffer.byteLength(payload) }),
+              : {
+                  'content-type': req.contentType ?? 'application/json',
+                  'content-length': Buffer.byteLength(payload),
+                }),
           },
         },
         resolve,
       );
-      if (timeoutMs) r.setTimeout(timeoutMs, () => r.destroy(new Error(`${req.verb} ${req.resource}: timed out`)));
+      if (timeoutMs)
+        r.setTimeout(timeoutMs, () => r.destroy(new Error(`${req.verb} ${req.resource}: timed out`)));
       r.on('error', (err) => {
         this.observe(req.verb, req.resource, 0);
         reject(err);
@@ -191,7 +197,11 @@ export class KubeClient {
   }
 
   /** GET that answers undefined for 404. */
-  async getOrUndefined(type: ResourceType, namespace: string | undefined, name: string): Promise<KubeObject | undefined> {
+  async getOrUndefined(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<KubeObject | undefined> {
     try {
       return await this.get(type, namespace, name);
     } catch (err) {
@@ -215,7 +225,11 @@ export class KubeClient {
   }
 
   /** Server-side apply of a full desired object; force takes ownership from other managers. */
-  apply(type: ResourceType, obj: KubeObject, opts: { force?: boolean; subresource?: 'status' } = {}): Promise<KubeObject> {
+  apply(
+    type: ResourceType,
+    obj: KubeObject,
+    opts: { force?: boolean; subresource?: 'status' } = {},
+  ): Promise<KubeObject> {
     const { name, namespace } = obj.metadata;
     return this.request({
       method: 'PATCH',
@@ -318,13 +332,23 @@ export class KubeClient {
     if ((res.statusCode ?? 0) !== 200) {
       const chunks: Buffer[] = [];
       for await (const chunk of res) chunks.push(chunk as Buffer);
-      const status = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { reason?: string; message?: string };
-      throw new KubeApiError(res.statusCode ?? 0, status.reason ?? 'Unknown', status.message ?? 'watch failed');
+      const status = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
+        reason?: string;
+        message?: string;
+      };
+      throw new KubeApiError(
+        res.statusCode ?? 0,
+        status.reason ?? 'Unknown',
+        status.message ?? 'watch failed',
+      );
     }
     const onAbort = () => res.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
     // The server closes the stream after timeoutSeconds; a silent connection is cut a bit later.
-    const watchdog = setTimeout(() => res.destroy(new Error('watch went silent')), (query.timeoutSeconds + 30) * 1000);
+    const watchdog = setTimeout(
+      () => res.destroy(new Error('watch went silent')),
+      (query.timeoutSeconds + 30) * 1000,
+    );
     let buffered = '';
     try {
       for await (const chunk of res) {

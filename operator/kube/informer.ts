@@ -4,7 +4,7 @@
  * 410 Gone relists (emitting deletes for objects that vanished), and a silent watch is cut
  * by the client's watchdog.
  */
-import { type KubeClient, KubeApiError, type KubeObject } from './client.ts';
+import { KubeApiError, type KubeClient, type KubeObject } from './client.ts';
 import { objectKey, type ResourceType } from './resources.ts';
 
 export interface InformerHandlers {
@@ -85,7 +85,11 @@ export class Informer {
           (event) => {
             if (event.type === 'ERROR') {
               const code = event.object.code ?? 0;
-              throw new KubeApiError(code, event.object.reason ?? 'Unknown', event.object.message ?? 'watch error');
+              throw new KubeApiError(
+                code,
+                event.object.reason ?? 'Unknown',
+                event.object.message ?? 'watch error',
+              );
             }
             attempt = 0;
             const rv = event.object.metadata?.resourceVersion;

@@ -31,7 +31,8 @@ const microTime = () => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z
 
 export class LeaderElector {
   private readonly client: KubeClient;
-  private readonly opts: Required<Omit<LeaderElectionOptions, 'onError'>> & Pick<LeaderElectionOptions, 'onError'>;
+  private readonly opts: Required<Omit<LeaderElectionOptions, 'onError'>> &
+    Pick<LeaderElectionOptions, 'onError'>;
   private leading = false;
   private stopped = false;
   private observedVersion = '';

@@ -9,7 +9,9 @@ export interface ResourceType {
 }
 
 const type = (apiVersion: string, kind: string, plural: string, namespaced = true): ResourceType => {
-  const [group, version] = apiVersion.includes('/') ? (apiVersion.split('/') as [string, string]) : ['', apiVersion];
+  const [group, version] = apiVersion.includes('/')
+    ? (apiVersion.split('/') as [string, string])
+    : ['', apiVersion];
   return { group, version, kind, plural, namespaced };
 };
 
@@ -42,7 +44,12 @@ export const Types = {
   WorkerPool: type('engram.dev/v1alpha1', 'WorkerPool', 'workerpools'),
 } as const;
 
-export function resourcePath(t: ResourceType, namespace?: string, name?: string, subresource?: string): string {
+export function resourcePath(
+  t: ResourceType,
+  namespace?: string,
+  name?: string,
+  subresource?: string,
+): string {
   let path = t.group ? `/apis/${t.group}/${t.version}` : `/api/${t.version}`;
   if (t.namespaced && namespace) path += `/namespaces/${encodeURIComponent(namespace)}`;
   path += `/${t.plural}`;

@@ -23,7 +23,11 @@ describe('topicPlan', () => {
       desired: [t('a', 4), t('b', 2)],
       current: [t('b', 2)],
       managed: ['b'],
-      expect: (p) => assert.deepEqual(p.create.map((x) => x.name), ['a']),
+      expect: (p) =>
+        assert.deepEqual(
+          p.create.map((x) => x.name),
+          ['a'],
+        ),
     },
     {
       name: 'an unchanged world is an empty plan',
@@ -55,7 +59,8 @@ describe('topicPlan', () => {
       desired: [t('a', 4, 3)],
       current: [t('a', 4, 1)],
       managed: ['a'],
-      expect: (p) => assert.match(p.problems[0]!.message, /replication factor cannot change \(is 1, spec asks 3\)/),
+      expect: (p) =>
+        assert.match(p.problems[0]!.message, /replication factor cannot change \(is 1, spec asks 3\)/),
     },
     {
       name: 'alters only changed configs, sending the full desired set',
@@ -64,7 +69,11 @@ describe('topicPlan', () => {
       managed: ['a'],
       expect: (p) =>
         assert.deepEqual(p.alterConfigs, [
-          { name: 'a', configs: { 'retention.ms': '2000', 'cleanup.policy': 'delete' }, changed: ['retention.ms'] },
+          {
+            name: 'a',
+            configs: { 'retention.ms': '2000', 'cleanup.policy': 'delete' },
+            changed: ['retention.ms'],
+          },
         ]),
     },
     {

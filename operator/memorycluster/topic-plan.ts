@@ -34,7 +34,11 @@ export const isEmptyPlan = (p: TopicPlan): boolean =>
  * may be grown and re-configured. A topic that already exists but is not managed is adopted
  * only when its shape matches; otherwise it is reported and left untouched.
  */
-export function topicPlan(desired: TopicShape[], current: Map<string, TopicShape>, managed: Set<string>): TopicPlan {
+export function topicPlan(
+  desired: TopicShape[],
+  current: Map<string, TopicShape>,
+  managed: Set<string>,
+): TopicPlan {
   const plan: TopicPlan = { create: [], grow: [], alterConfigs: [], problems: [] };
   for (const want of desired) {
     const have = current.get(want.name);

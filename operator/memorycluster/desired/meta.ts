@@ -1,11 +1,13 @@
 /** Names, labels, owner references and hardened defaults shared by every child of a MemoryCluster. */
-import type { KubeObject, OwnerReference } from '../../kube/client.ts';
-import { API_VERSION, LABEL_VALUES, LABELS } from '../../api/wellknown.ts';
+
 import type { MemoryCluster } from '../../api/memorycluster.ts';
+import { API_VERSION, LABEL_VALUES, LABELS } from '../../api/wellknown.ts';
+import type { KubeObject, OwnerReference } from '../../kube/client.ts';
 
 export type Component = 'neo4j' | 'redis' | 'kafka';
 
-export const childName = (cluster: MemoryCluster, component: string): string => `${cluster.metadata.name}-${component}`;
+export const childName = (cluster: MemoryCluster, component: string): string =>
+  `${cluster.metadata.name}-${component}`;
 
 /** Labels that select a component's pods: stable forever (StatefulSet selectors are immutable). */
 export function selectorLabels(cluster: MemoryCluster, component: Component): Record<string, string> {
@@ -37,7 +39,11 @@ export function ownerReference(cluster: MemoryCluster): OwnerReference {
 }
 
 /** Metadata of a child: namespace, labels, and the controller owner reference. */
-export function childMeta(cluster: MemoryCluster, name: string, component: Component): KubeObject['metadata'] {
+export function childMeta(
+  cluster: MemoryCluster,
+  name: string,
+  component: Component,
+): KubeObject['metadata'] {
   return {
     name,
     namespace: cluster.metadata.namespace ?? 'default',
@@ -68,13 +74,19 @@ export const containerSecurityContext = {
 export const spreadOverNodes = (labels: Record<string, string>) => ({
   podAntiAffinity: {
     preferredDuringSchedulingIgnoredDuringExecution: [
-      { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: labels } } },
+      {
+        weight: 100,
+        podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: labels } },
+      },
     ],
   },
 });
 
 /** Resource quantities as the API server stores them (numbers become strings). */
-export function normalizeResources(r: { requests?: Record<string, string | number>; limits?: Record<string, string | number> }) {
+export function normalizeResources(r: {
+  requests?: Record<string, string | number>;
+  limits?: Record<string, string | number>;
+}) {
   const norm = (m?: Record<string, string | number>) =>
     m && Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
   return {

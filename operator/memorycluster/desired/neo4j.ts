@@ -1,8 +1,8 @@
 /** Desired state of a managed Neo4j: pure builders, cluster in, objects out. */
 import { createHash } from 'node:crypto';
-import type { KubeObject } from '../../kube/client.ts';
-import type { MemoryCluster } from '../../api/memorycluster.ts';
 import { DEFAULT_MANAGED_NEO4J } from '../../api/defaults.ts';
+import type { MemoryCluster } from '../../api/memorycluster.ts';
+import type { KubeObject } from '../../kube/client.ts';
 import {
   childMeta,
   childName,
@@ -24,9 +24,7 @@ type ManagedNeo4j = NonNullable<MemoryCluster['spec']['neo4j']['managed']>;
 export function neo4jMemory(m: ManagedNeo4j): { heap: string; pageCache: string } {
   const limit = m.resources?.limits?.memory ?? DEFAULT_MANAGED_NEO4J.resources.limits.memory;
   const bytes = quantityToBytes(limit);
-  const heap = m.memory?.heap
-    ? quantityToBytes(m.memory.heap)
-    : bytes * DEFAULT_MANAGED_NEO4J.heapFraction;
+  const heap = m.memory?.heap ? quantityToBytes(m.memory.heap) : bytes * DEFAULT_MANAGED_NEO4J.heapFraction;
   const pageCache = m.memory?.pageCache
     ? quantityToBytes(m.memory.pageCache)
     : bytes * DEFAULT_MANAGED_NEO4J.pageCacheFraction;
@@ -55,7 +53,11 @@ export function buildNeo4jConfigMap(cluster: MemoryCluster, m: ManagedNeo4j): Ku
   };
 }
 
-export function buildNeo4jStatefulSet(cluster: MemoryCluster, m: ManagedNeo4j, config: KubeObject): KubeObject {
+export function buildNeo4jStatefulSet(
+  cluster: MemoryCluster,
+  m: ManagedNeo4j,
+  config: KubeObject,
+): KubeObject {
   const name = childName(cluster, 'neo4j');
   const selector = selectorLabels(cluster, 'neo4j');
   const meta = childMeta(cluster, name, 'neo4j');

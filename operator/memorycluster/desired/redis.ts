@@ -1,8 +1,8 @@
 /** Desired state of a managed Redis: pure builders, cluster in, objects out. */
 import { createHash } from 'node:crypto';
-import type { KubeObject } from '../../kube/client.ts';
-import type { MemoryCluster } from '../../api/memorycluster.ts';
 import { DEFAULT_MANAGED_REDIS } from '../../api/defaults.ts';
+import type { MemoryCluster } from '../../api/memorycluster.ts';
+import type { KubeObject } from '../../kube/client.ts';
 import {
   childMeta,
   childName,
@@ -50,7 +50,11 @@ export function buildRedisConfigMap(cluster: MemoryCluster, m: ManagedRedis): Ku
   };
 }
 
-export function buildRedisStatefulSet(cluster: MemoryCluster, m: ManagedRedis, config: KubeObject): KubeObject {
+export function buildRedisStatefulSet(
+  cluster: MemoryCluster,
+  m: ManagedRedis,
+  config: KubeObject,
+): KubeObject {
   const name = childName(cluster, 'redis');
   const selector = selectorLabels(cluster, 'redis');
   const meta = childMeta(cluster, name, 'redis');

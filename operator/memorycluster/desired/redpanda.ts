@@ -1,7 +1,8 @@
 /** Desired state of a managed Redpanda (spec.kafka.managed): pure builders. */
-import type { KubeObject } from '../../kube/client.ts';
-import type { MemoryCluster } from '../../api/memorycluster.ts';
+
 import { DEFAULT_MANAGED_KAFKA } from '../../api/defaults.ts';
+import type { MemoryCluster } from '../../api/memorycluster.ts';
+import type { KubeObject } from '../../kube/client.ts';
 import {
   childMeta,
   childName,
@@ -36,7 +37,10 @@ export function buildRedpandaStatefulSet(cluster: MemoryCluster, m: ManagedKafka
   // Redpanda wants its memory budget explicitly; leave 20% to the container's other needs.
   const redpandaMemory = `${bytesToMebibytes(quantityToBytes(memory) * 0.8)}M`;
   const replicas = m.replicas ?? DEFAULT_MANAGED_KAFKA.replicas;
-  const seeds = Array.from({ length: replicas }, (_, i) => `${name}-${i}.${name}-headless.${ns}.svc:33145`).join(',');
+  const seeds = Array.from(
+    { length: replicas },
+    (_, i) => `${name}-${i}.${name}-headless.${ns}.svc:33145`,
+  ).join(',');
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -80,7 +84,11 @@ export function buildRedpandaStatefulSet(cluster: MemoryCluster, m: ManagedKafka
               ],
               resources: normalizeResources(resources),
               securityContext: containerSecurityContext,
-              startupProbe: { httpGet: { path: '/v1/status/ready', port: 'admin' }, periodSeconds: 5, failureThreshold: 60 },
+              startupProbe: {
+                httpGet: { path: '/v1/status/ready', port: 'admin' },
+                periodSeconds: 5,
+                failureThreshold: 60,
+              },
               readinessProbe: { httpGet: { path: '/v1/status/ready', port: 'admin' }, periodSeconds: 10 },
               livenessProbe: { tcpSocket: { port: 'kafka' }, periodSeconds: 20, failureThreshold: 6 },
               volumeMounts: [

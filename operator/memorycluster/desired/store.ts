@@ -1,16 +1,26 @@
 /** Pieces every managed store shares: Services, PodDisruptionBudget, NetworkPolicy, credentials. */
-import type { KubeObject } from '../../kube/client.ts';
-import { LABELS } from '../../api/wellknown.ts';
-import type { MemoryCluster } from '../../api/memorycluster.ts';
+
 import { DEFAULT_CREDENTIAL_KEYS } from '../../api/defaults.ts';
+import type { MemoryCluster } from '../../api/memorycluster.ts';
+import { LABELS } from '../../api/wellknown.ts';
+import type { KubeObject } from '../../kube/client.ts';
 import { type Component, childMeta, childName, selectorLabels } from './meta.ts';
 
 /** Label on the operator's own pods; NetworkPolicies admit it next to the cluster's workers. */
 export const OPERATOR_POD_LABELS = { [LABELS.name]: 'engram-operator' } as const;
 
-export function storeServices(cluster: MemoryCluster, component: Component, ports: Array<{ name: string; port: number }>) {
+export function storeServices(
+  cluster: MemoryCluster,
+  component: Component,
+  ports: Array<{ name: string; port: number }>,
+) {
   const name = childName(cluster, component);
-  const servicePorts = ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.name, protocol: 'TCP' }));
+  const servicePorts = ports.map((p) => ({
+    name: p.name,
+    port: p.port,
+    targetPort: p.name,
+    protocol: 'TCP',
+  }));
   const headless: KubeObject = {
     apiVersion: 'v1',
     kind: 'Service',
@@ -42,7 +52,11 @@ export function storePdb(cluster: MemoryCluster, component: Component): KubeObje
 }
 
 /** Only the cluster's workers (same namespace, cluster label) and the operator may connect. */
-export function storeNetworkPolicy(cluster: MemoryCluster, component: Component, ports: number[]): KubeObject {
+export function storeNetworkPolicy(
+  cluster: MemoryCluster,
+  component: Component,
+  ports: number[],
+): KubeObject {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',

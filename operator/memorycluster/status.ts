@@ -1,0 +1,163 @@
+/**
+ * The one place MemoryCluster status is computed: observations in, status out (pure).
+ * Ready is True only when every part is ready for THIS generation; progress is Unknown (not
+ * False, which Argo CD reads as Degraded); False means an error a person must look at.
+ */
+import type { MemoryClusterStatus, TopicStatus } from '../api/memorycluster.ts';
+import { CONDITION_TYPES as C } from '../api/wellknown.ts';
+import { type ConditionInput, type ConditionStatus, mergeConditions } from '../controller/conditions.ts';
+import type { KubeObject } from '../kube/client.ts';
+
+export interface PartHealth {
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+  /** True when only a change of spec (not time) can fix it: NotSupported, conflicts. */
+  stalled?: boolean;
+}
+
+export interface ClusterObservation {
+  generation: number;
+  paused: boolean;
+  topicPrefix: string;
+  topics: PartHealth & { list: TopicStatus[] };
+  graphStore: PartHealth;
+  cache: PartHealth;
+  workers: PartHealth & {
+    pools: number;
+    replicas: number;
+    readyReplicas: number;
+    totalLag: number | undefined;
+  };
+  tenants: number;
+  endpoints: NonNullable<MemoryClusterStatus['endpoints']>;
+  credentials: NonNullable<MemoryClusterStatus['credentials']>;
+}
+
+export function computeClusterStatus(
+  previous: MemoryClusterStatus | undefined,
+  o: ClusterObservation,
+  now: Date,
+): MemoryClusterStatus {
+  const parts: Array<[string, PartHealth]> = [
+    [C.topicsReady, o.topics],
+    [C.graphStoreReady, o.graphStore],
+    [C.cacheReady, o.cache],
+    [C.workersReady, o.workers],
+  ];
+  const failing = parts.find(([, p]) => p.status === 'False');
+  const pending = parts.find(([, p]) => p.status === 'Unknown');
+  const stalled = parts.find(([, p]) => p.stalled);
+
+  let ready: ConditionInput;
+  if (o.paused) {
+    ready = {
+      type: C.ready,
+      status: 'Unknown',
+      reason: 'Paused',
+      message:
+        'reconciliation is paused (spec.paused or annotation engram.dev/paused); the operator makes no changes',
+    };
+  } else if (failing) {
+    ready = {
+      type: C.ready,
+      status: 'False',
+      reason: failing[1].reason,
+      message: `${failing[0]}: ${failing[1].message}`,
+    };
+  } else if (pending) {
+    ready = {
+      type: C.ready,
+      status: 'Unknown',
+      reason: 'Progressing',
+      message: `${pending[0]}: ${pending[1].message}`,
+    };
+  } else {
+    ready = {
+      type: C.ready,
+      status: 'True',
+      reason: 'Reconciled',
+      message: `${o.topics.list.length} topics, graph store, cache and ${o.workers.pools} worker pool(s) are ready`,
+    };
+  }
+  const inputs: ConditionInput[] = [
+    ready,
+    ...parts.map(([type, p]) => ({ type, status: p.status, reason: p.reason, message: p.message })),
+    {
+      type: C.reconciling,
+      status: !o.paused && ready.status !== 'True' && !stalled ? 'True' : 'False',
+      reason: o.paused
+        ? 'Paused'
+        : ready.status === 'True'
+          ? 'Reconciled'
+          : stalled
+            ? 'Stalled'
+            : ready.reason,
+      message: o.paused ? 'paused' : ready.status === 'True' ? 'generation fully reconciled' : ready.message,
+    },
+    {
+      type: C.stalled,
+      status: stalled ? 'True' : 'False',
+      reason: stalled ? stalled[1].reason : 'NotStalled',
+      message: stalled ? `${stalled[0]}: ${stalled[1].message}` : '',
+    },
+    {
+      type: C.paused,
+      status: o.paused ? 'True' : 'False',
+      reason: o.paused ? 'Paused' : 'NotPaused',
+      message: o.paused ? 'remove spec.paused / the engram.dev/paused annotation to resume' : '',
+    },
+  ];
+  return {
+    observedGeneration: o.generation,
+    conditions: mergeConditions(previous?.conditions, inputs, o.generation, now),
+    topicPrefix: o.topicPrefix,
+    topics: o.topics.list,
+    endpoints: o.endpoints,
+    credentials: o.credentials,
+    tenants: o.tenants,
+    workers: {
+      pools: o.workers.pools,
+      replicas: o.workers.replicas,
+      readyReplicas: o.workers.readyReplicas,
+      summary: `${o.workers.readyReplicas}/${o.workers.replicas}`,
+    },
+    ...(o.workers.totalLag === undefined ? {} : { totalLag: o.workers.totalLag }),
+  };
+}
+
+/** A StatefulSet's rollout as a part's health: ready only when the current spec is fully rolled out. */
+export function statefulSetHealth(sts: KubeObject | undefined, what: string): PartHealth {
+  if (!sts) return { status: 'Unknown', reason: 'Creating', message: `${what} StatefulSet is being created` };
+  const spec = sts.spec as { replicas?: number };
+  const st = (sts.status ?? {}) as {
+    observedGeneration?: number;
+    readyReplicas?: number;
+    updatedReplicas?: number;
+    currentRevision?: string;
+    updateRevision?: string;
+  };
+  const want = spec.replicas ?? 1;
+  const ready = st.readyReplicas ?? 0;
+  if ((st.observedGeneration ?? 0) < (sts.metadata.generation ?? 0)) {
+    return {
+      status: 'Unknown',
+      reason: 'RollingOut',
+      message: `${what}: the StatefulSet controller has not seen the new spec yet`,
+    };
+  }
+  if (
+    (st.updatedReplicas ?? 0) < want ||
+    (st.updateRevision && st.currentRevision !== st.updateRevision && ready < want)
+  ) {
+    return {
+      status: 'Unknown',
+      reason: 'RollingOut',
+      message: `${what}: ${st.updatedReplicas ?? 0}/${want} pods updated to the current spec`,
+    };
+  }
+  if (ready < want) {
+    return { status: 'Unknown', reason: 'PodsNotReady', message: `${what}: ${ready}/${want} pods ready` };
+  }
+  return { status: 'True', reason: 'Ready', message: `${what}: ${ready}/${want} pods ready` };
+}

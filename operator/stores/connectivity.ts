@@ -1,0 +1,94 @@
+/**
+ * Connectivity checks of external stores with the user's credentials. Results are sentences a
+ * user can act on; credentials never appear in them.
+ */
+import { Redis } from 'ioredis';
+import neo4j from 'neo4j-driver';
+import type { PartHealth } from '../memorycluster/status.ts';
+
+export interface StoreCredentials {
+  username: string;
+  password: string;
+  /** Where they came from, for messages: `secret <name>`. */
+  source: string;
+}
+
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+export async function checkNeo4j(
+  uri: string,
+  creds: StoreCredentials,
+  database?: string,
+): Promise<PartHealth> {
+  const driver = neo4j.driver(uri, neo4j.auth.basic(creds.username, creds.password), {
+    connectionTimeout: 5_000,
+    maxConnectionPoolSize: 1,
+    connectionAcquisitionTimeout: 8_000,
+  });
+  try {
+    await driver.executeQuery('RETURN 1', {}, { database: database ?? 'neo4j' });
+    return { status: 'True', reason: 'Connected', message: `connected to ${uri} as ${creds.username}` };
+  } catch (err) {
+    const text = errorText(err);
+    if (/unauthori[sz]ed|authentication/i.test(text)) {
+      return {
+        status: 'False',
+        reason: 'AuthenticationFailed',
+        message: `Neo4j at ${uri} rejected the credentials from ${creds.source}: fix the username/password in that Secret`,
+      };
+    }
+    if (/database.*(not found|does not exist)/i.test(text)) {
+      return {
+        status: 'False',
+        reason: 'DatabaseNotFound',
+        message: `Neo4j at ${uri} has no database ${database}: create it or fix spec.neo4j.external.database`,
+      };
+    }
+    return {
+      status: 'False',
+      reason: 'Unreachable',
+      message: `cannot reach Neo4j at ${uri}: ${text}; check spec.neo4j.external.uri and that the server accepts Bolt connections`,
+    };
+  } finally {
+    await driver.close().catch(() => undefined);
+  }
+}
+
+export async function checkRedis(
+  uri: string,
+  creds: StoreCredentials | undefined,
+  db = 0,
+): Promise<PartHealth> {
+  const client = new Redis(uri, {
+    lazyConnect: true,
+    connectTimeout: 5_000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    enableReadyCheck: false,
+    retryStrategy: () => null,
+    db,
+    ...(creds ? { username: creds.username || undefined, password: creds.password } : {}),
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.ping();
+    return { status: 'True', reason: 'Connected', message: `connected to ${uri}` };
+  } catch (err) {
+    const text = errorText(err);
+    if (/WRONGPASS|NOAUTH|invalid password|invalid username/i.test(text)) {
+      return {
+        status: 'False',
+        reason: 'AuthenticationFailed',
+        message: `Redis at ${uri} rejected the credentials${creds ? ` from ${creds.source}` : ' (none given)'}: fix the Secret or set credentialsSecretRef`,
+      };
+    }
+    return {
+      status: 'False',
+      reason: 'Unreachable',
+      message: `cannot reach Redis at ${uri}: ${text}; check spec.redis.external.uri and network access`,
+    };
+  } finally {
+    client.disconnect();
+  }
+}
