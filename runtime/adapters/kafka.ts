@@ -1,0 +1,212 @@
+/**
+ * The kafkajs transport. kafkajs 2.2.4 is unmaintained and rebalances eagerly; everything
+ * kafkajs-specific stays in this file behind runtime/worker/transport.ts.
+ */
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import {
+  type Consumer,
+  type IHeaders,
+  Kafka,
+  type KafkaConfig as KafkaJsConfig,
+  logLevel,
+  Partitioners,
+  type Producer,
+  type SASLOptions,
+} from 'kafkajs';
+import type { KafkaConfig } from '../contract/config.ts';
+import type { Logger } from '../observability/log.ts';
+import type {
+  ConsumeOptions,
+  ConsumerTransport,
+  InboundMessage,
+  OutboundMessage,
+  ProducerTransport,
+} from '../worker/transport.ts';
+
+const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
+
+/** Builds the kafkajs client from the contract's settings; TLS material is read from files once. */
+export function createKafka(config: KafkaConfig, log: Logger): Kafka {
+  let ssl: KafkaJsConfig['ssl'] = false;
+  if (config.tls) {
+    const tls: ConnectionOptions = {};
+    if (config.tls.caFile) tls.ca = [readFileSync(config.tls.caFile, 'utf8')];
+    if (config.tls.certFile) tls.cert = readFileSync(config.tls.certFile, 'utf8');
+    if (config.tls.keyFile) tls.key = readFileSync(config.tls.keyFile, 'utf8');
+    ssl = Object.keys(tls).length ? tls : true;
+  }
+  const sasl = config.sasl
+    ? ({
+        mechanism: config.sasl.mechanism,
+        username: config.sasl.username,
+        password: config.sasl.password,
+      } as SASLOptions)
+    : undefined;
+  const kafkaLog = log.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: config.clientId,
+    brokers: config.brokers,
+    ssl,
+    ...(sasl && { sasl }),
+    connectionTimeout: 5000,
+    requestTimeout: 30_000,
+    retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 30_000 },
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }) => {
+        const { message, ...fields } = entry;
+        if (level <= logLevel.ERROR) kafkaLog.error(message, fields);
+        else kafkaLog.warn(message, fields);
+      },
+  });
+}
+
+function toHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? v.map(String).join(',') : String(v);
+  }
+  return out;
+}
+
+export class KafkaConsumerTransport implements ConsumerTransport {
+  readonly #kafka: Kafka;
+  readonly #settings: KafkaConfig;
+  #consumer: Consumer | undefined;
+  #consuming = false;
+
+  constructor(kafka: Kafka, settings: KafkaConfig) {
+    this.#kafka = kafka;
+    this.#settings = settings;
+  }
+
+  async start(options: ConsumeOptions): Promise<void> {
+    const consumer = this.#kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: this.#settings.sessionTimeoutMs,
+      rebalanceTimeout: this.#settings.rebalanceTimeoutMs,
+      heartbeatInterval: this.#settings.heartbeatIntervalMs,
+      maxWaitTimeInMs: 500,
+    });
+    this.#consumer = consumer;
+    const { GROUP_JOIN, CRASH, STOP, REBALANCING } = consumer.events;
+    consumer.on(GROUP_JOIN, ({ payload }) => {
+      this.#consuming = true;
+      options.onAssignment?.(
+        Object.entries(payload.memberAssignment).map(([topic, partitions]) => ({ topic, partitions })),
+      );
+    });
+    consumer.on(REBALANCING, () => {
+      this.#consuming = false;
+    });
+    consumer.on(STOP, () => {
+      this.#consuming = false;
+    });
+    consumer.on(CRASH, ({ payload }) => {
+      this.#consuming = false;
+      if (!payload.restart) options.onFatal(payload.error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: options.topics, fromBeginning: true });
+    await consumer.run({
+      autoCommit: true,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: options.partitionsConcurrently,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isStale }) => {
+        const messages: InboundMessage[] = batch.messages.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key,
+          value: m.value,
+          headers: toHeaders(m.headers),
+          timestamp: m.timestamp,
+        }));
+        if (messages.length === 0) return;
+        await options.onBatch(
+          { topic: batch.topic, partition: batch.partition, messages, highWatermark: batch.highWatermark },
+          {
+            resolveOffset,
+            heartbeat,
+            commit: () => commitOffsetsIfNecessary(),
+            isStale,
+          },
+        );
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    const consumer = this.#consumer;
+    if (!consumer) return;
+    this.#consumer = undefined;
+    // disconnect() stops the runner (waiting for the batch in hand), commits, leaves the group.
+    await consumer.disconnect();
+    this.#consuming = false;
+  }
+
+  isConsuming(): boolean {
+    return this.#consuming;
+  }
+
+  isRebalanceError(error: unknown): boolean {
+    return (
+      typeof error === 'object' &&
+      error !== null &&
+      REBALANCE_TYPES.has((error as { type?: string }).type ?? '')
+    );
+  }
+}
+
+export class KafkaProducerTransport implements ProducerTransport {
+  readonly #producer: Producer;
+  #connected: Promise<void> | undefined;
+  #up = false;
+
+  constructor(kafka: Kafka) {
+    this.#producer = kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    });
+    this.#producer.on(this.#producer.events.CONNECT, () => {
+      this.#up = true;
+    });
+    this.#producer.on(this.#producer.events.DISCONNECT, () => {
+      this.#up = false;
+      this.#connected = undefined;
+    });
+  }
+
+  isConnected(): boolean {
+    return this.#up;
+  }
+
+  connect(): Promise<void> {
+    this.#connected ??= this.#producer.connect();
+    return this.#connected;
+  }
+
+  async send(batches: { topic: string; messages: OutboundMessage[] }[]): Promise<void> {
+    await this.connect();
+    await this.#producer.sendBatch({
+      acks: -1,
+      topicMessages: batches
+        .filter((b) => b.messages.length > 0)
+        .map((b) => ({
+          topic: b.topic,
+          messages: b.messages.map((m) => ({
+            key: m.key,
+            value: m.value,
+            ...(m.headers && { headers: m.headers }),
+          })),
+        })),
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.disconnect();
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The pipeline's messages, one zod schema per topic (JSON, UTF-8, versioned by `v`). A message
+ * that fails its schema is poison: the worker framework dead-letters it with the zod issues.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { tenantIdSchema } from '../contract/tenants.ts';
+import { PoisonMessageError } from '../worker/errors.ts';
+
+/** Client-supplied document ids: printable, no whitespace, bounded. */
+export const documentIdSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[\x21-\x7e]+$/, 'document id must be printable ASCII without spaces');
+
+export const metadataSchema = z
+  .record(z.string().max(128), z.union([z.string().max(4096), z.number(), z.boolean(), z.null()]))
+  .refine((m) => Object.keys(m).length <= 64, 'at most 64 metadata keys');
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** `ingest.raw`: a document accepted by the gateway. Key: `<tenantId>/<documentId>`. */
+export const rawDocumentSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('document'),
+  tenantId: tenantIdSchema,
+  documentId: documentIdSchema,
+  /** sha256 of `content` (UTF-8), hex. */
+  contentHash: sha256Hex,
+  content: z.string().min(1),
+  metadata: metadataSchema.optional(),
+  /** Gateway acceptance time (ms since epoch): orders versions of one document. */
+  acceptedAt: z.number().int().nonnegative(),
+  requestId: z.string().max(128).optional(),
+});
+export type RawDocument = z.infer<typeof rawDocumentSchema>;
+
+/** `ingest.embed` and `ingest.extract`: one chunk of a document. Key: `<tenantId>/<documentId>`. */
+export const chunkMessageSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('chunk'),
+  tenantId: tenantIdSchema,
+  documentId: documentIdSchema,
+  /** The document version this chunk belongs to (its `acceptedAt`); stale writes are ignored. */
+  documentVersion: z.number().int().nonnegative(),
+  documentHash: sha256Hex,
+  /** Deterministic: re-chunking the same document yields the same ids (downstream MERGE key). */
+  chunkId: z.string().regex(/^[0-9a-f]{32}$/),
+  index: z.number().int().nonnegative(),
+  /** Chunks in this version of the document: the downstream drops chunks with index >= count. */
+  count: z.number().int().positive(),
+  text: z.string().min(1),
+  /** Model tokens in `text` (without [CLS]/[SEP]) as counted by the ingest role. */
+  tokens: z.number().int().nonnegative(),
+  /** Character offsets of `text` in the document. */
+  start: z.number().int().nonnegative(),
+  end: z.number().int().nonnegative(),
+  metadata: metadataSchema.optional(),
+});
+export type ChunkMessage = z.infer<typeof chunkMessageSchema>;
+
+/** `query.pending`: a query accepted by the gateway. Key: `<tenantId>/<queryId>`. */
+export const queryRequestSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('query'),
+  tenantId: tenantIdSchema,
+  queryId: z.string().uuid(),
+  text: z.string().min(1).max(8192),
+  topK: z.number().int().min(1).max(100),
+  acceptedAt: z.number().int().nonnegative(),
+});
+export type QueryRequest = z.infer<typeof queryRequestSchema>;
+
+export function messageKey(tenantId: string, id: string): string {
+  return `${tenantId}/${id}`;
+}
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** The id of chunk `index` of a document: stable across re-sends and re-chunking. */
+export function chunkId(tenantId: string, documentId: string, index: number): string {
+  return createHash('sha256')
+    .update(`${tenantId}\u0000${documentId}\u0000${index}`, 'utf8')
+    .digest('hex')
+    .slice(0, 32);
+}
+
+/** Decodes a JSON message value against a schema; throws PoisonMessageError naming what is wrong. */
+export function decodeJson<S extends z.ZodType>(schema: S, value: Buffer | null): z.output<S> {
+  if (value === null || value.length === 0) throw new PoisonMessageError('empty message value');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.toString('utf8'));
+  } catch (err) {
+    throw new PoisonMessageError(`value is not JSON: ${(err as Error).message}`);
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) {
+    const issues = result.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('; ');
+    throw new PoisonMessageError(`value fails the schema: ${issues}`);
+  }
+  return result.data;
+}

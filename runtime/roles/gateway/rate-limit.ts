@@ -1,0 +1,108 @@
+/**
+ * Per-tenant token buckets in Redis, shared by every gateway replica. One Lua script refills and
+ * takes atomically, on Redis' clock (replicas' clocks never disagree about a bucket).
+ * A document costs one token; a query costs one.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Redis } from 'ioredis';
+import { redisKeys } from '../../contract/stores.ts';
+import { type TenantQuota, tenantQuotasFileSchema } from '../../contract/tenants.ts';
+import type { Logger } from '../../observability/log.ts';
+
+const TAKE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(b[1])
+local ts = tonumber(b[2])
+if tokens == nil or ts == nil then tokens = burst; ts = now end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
+local allowed = 0
+local wait = 0
+if cost <= tokens then
+  tokens = tokens - cost
+  allowed = 1
+else
+  wait = math.ceil((cost - tokens) * 1000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+return {allowed, wait}
+`;
+
+export interface RateDecision {
+  allowed: boolean;
+  /** When refused: how long until the request could pass (ms). */
+  retryAfterMs: number;
+  quota: TenantQuota;
+}
+
+type RedisWithTake = Redis & {
+  engramTakeTokens(key: string, rate: number, burst: number, cost: number): Promise<[number, number]>;
+};
+
+export class TenantRateLimiter {
+  readonly #redis: RedisWithTake;
+  readonly #cluster: string;
+  readonly #defaults: TenantQuota;
+  readonly #quotasFile: string | undefined;
+  readonly #log: Logger;
+  #quotas: Record<string, TenantQuota> = {};
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    redis: Redis,
+    options: { cluster: string; defaults: TenantQuota; quotasFile?: string | undefined; log: Logger },
+  ) {
+    redis.defineCommand('engramTakeTokens', { numberOfKeys: 1, lua: TAKE });
+    this.#redis = redis as RedisWithTake;
+    this.#cluster = options.cluster;
+    this.#defaults = options.defaults;
+    this.#quotasFile = options.quotasFile;
+    this.#log = options.log;
+  }
+
+  async loadQuotas(): Promise<void> {
+    if (!this.#quotasFile) return;
+    try {
+      const parsed = tenantQuotasFileSchema.safeParse(JSON.parse(await readFile(this.#quotasFile, 'utf8')));
+      if (!parsed.success)
+        throw new Error(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      this.#quotas = parsed.data;
+    } catch (err) {
+      // Keep the last good quotas: a bad edit must not lift every limit.
+      this.#log.error('cannot load ENGRAM_TENANT_QUOTAS_FILE; keeping the previous quotas', {
+        file: this.#quotasFile,
+        error: err,
+      });
+    }
+  }
+
+  startReloading(intervalMs: number): void {
+    if (!this.#quotasFile) return;
+    this.#timer = setInterval(() => void this.loadQuotas(), intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  quotaOf(tenantId: string): TenantQuota {
+    return this.#quotas[tenantId] ?? this.#defaults;
+  }
+
+  async take(tenantId: string, cost: number): Promise<RateDecision> {
+    const quota = this.quotaOf(tenantId);
+    const [allowed, wait] = await this.#redis.engramTakeTokens(
+      redisKeys.rateLimit(this.#cluster, tenantId),
+      quota.documentsPerSecond,
+      quota.burst,
+      cost,
+    );
+    return { allowed: allowed === 1, retryAfterMs: wait, quota };
+  }
+}
