@@ -59,7 +59,10 @@ export class WorkQueue {
   /** Adds the key after a delay; of two pending delayed adds for a key, the earlier wins. */
   addAfter(key: string, delayMs: number): void {
     if (this.shuttingDown) return;
-    if (delayMs <= 0) return this.add(key);
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
     const due = Date.now() + delayMs;
     const pending = this.timers.get(key);
     if (pending && pending.due <= due) return;

@@ -68,6 +68,7 @@ export function buildRedpandaStatefulSet(cluster: MemoryCluster, m: ManagedKafka
                 [
                   'exec rpk redpanda start --overprovisioned --smp 1',
                   `--memory ${redpandaMemory}`,
+                  // biome-ignore lint/suspicious/noTemplateCurlyInString: expanded by the container's shell
                   '--node-id ${HOSTNAME##*-}',
                   `--kafka-addr internal://0.0.0.0:${KAFKA_PORT}`,
                   `--advertise-kafka-addr internal://$(POD_NAME).${name}-headless.${ns}.svc:${KAFKA_PORT}`,
