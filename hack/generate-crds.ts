@@ -2,6 +2,7 @@
  * `node hack/generate-crds.ts` writes crds/ from the zod schemas in operator/api (make manifests).
  * `node hack/generate-crds.ts --check` writes nothing and exits 1 when crds/ differs from a fresh
  * generation (make check, so a schema change without `make manifests` fails the tests).
+ * `--dir <path>` works on another directory (the generator's own tests use it).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,7 +10,19 @@ import { fileURLToPath } from 'node:url';
 import { KINDS } from '../operator/api/kinds.ts';
 import { crdFileName, renderCrd } from './crdgen-crd.ts';
 
-const crdDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'crds');
+const usage = 'usage: node hack/generate-crds.ts [--check] [--dir <path>]';
+const args = process.argv.slice(2);
+const checkOnly = args.includes('--check');
+const dirIndex = args.indexOf('--dir');
+const dirArgs = dirIndex >= 0 ? [dirIndex, dirIndex + 1] : [];
+const unknown = args.filter((a, i) => a !== '--check' && !dirArgs.includes(i));
+if (unknown.length > 0 || (dirIndex >= 0 && !args[dirIndex + 1])) {
+  console.error(`${usage}   (unexpected: ${unknown.join(' ') || '--dir without a path'})`);
+  process.exit(2);
+}
+const crdDir =
+  dirIndex >= 0 ? args[dirIndex + 1]! : join(dirname(fileURLToPath(import.meta.url)), '..', 'crds');
+const shown = dirIndex >= 0 ? crdDir : 'crds';
 
 function fresh(): Map<string, string> {
   return new Map(KINDS.map((def) => [crdFileName(def), renderCrd(def)]));
@@ -49,14 +62,8 @@ function write(): number {
   const want = fresh();
   for (const [file, text] of want) writeFileSync(join(crdDir, file), text);
   for (const file of committed().keys()) if (!want.has(file)) unlinkSync(join(crdDir, file));
-  console.log(`wrote ${[...want.keys()].map((f) => `crds/${f}`).join(', ')}`);
+  console.log(`wrote ${[...want.keys()].map((f) => `${shown}/${f}`).join(', ')}`);
   return 0;
 }
 
-const args = process.argv.slice(2);
-const unknown = args.filter((a) => a !== '--check');
-if (unknown.length > 0) {
-  console.error(`usage: node hack/generate-crds.ts [--check]   (unknown: ${unknown.join(' ')})`);
-  process.exit(2);
-}
-process.exitCode = args.includes('--check') ? check() : write();
+process.exitCode = checkOnly ? check() : write();

@@ -52,7 +52,7 @@ function uncoveredPaths(schema: Schema, value: unknown, path: string): string[] 
 }
 
 function statusSchema(plural: string): Schema {
-  const crd = committedCrds().find((c) => c.crd.metadata.name === `${plural}.${GROUP}`)!.crd as {
+  const crd = committedCrds().find((c) => c.crd.metadata.name === `${plural}.${GROUP}`)!.crd as unknown as {
     spec: { versions: Array<{ schema: { openAPIV3Schema: { properties: { status: Schema } } } }> };
   };
   return crd.spec.versions[0]!.schema.openAPIV3Schema.properties.status;
