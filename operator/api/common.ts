@@ -92,7 +92,7 @@ export function dataKey(what: string) {
     pattern: '^[-._a-zA-Z0-9]+$',
     max: 253,
     what,
-    hint: "must be a Secret key: letters, digits, '-', '_' and '.'",
+    hint: "may contain only letters, digits, '-', '_' and '.' (a Secret key)",
   });
 }
 
@@ -189,7 +189,7 @@ export function image(purpose: string) {
     pattern: '^[^\\s]+$',
     max: 512,
     what: 'image',
-    hint: 'must be an image reference without spaces, e.g. registry.example.com/neo4j:5.26-community',
+    hint: 'must be an image reference without spaces, e.g. registry.example.com/team/image:1.2.3',
   }).describe(purpose);
 }
 

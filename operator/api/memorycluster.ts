@@ -165,7 +165,7 @@ const kafkaManagedSchema = z
       .optional()
       .describe('CPU and memory of each broker. Default: 1 CPU, 2Gi.'),
   })
-  .describe('A Redpanda StatefulSet run by the operator, reachable inside the namespace only.');
+  .describe("A Redpanda StatefulSet the operator runs in the MemoryCluster's namespace.");
 
 const kafkaExternalSchema = z
   .object({
@@ -177,7 +177,7 @@ const kafkaExternalSchema = z
     tls: z
       .object({
         caSecretRef: secretKeyRef(
-          'CA bundle (PEM) that signs the brokers certificates. Default: the system trust store.',
+          "CA bundle (PEM) that signs the brokers' certificates. Default: the system trust store.",
         ).optional(),
         clientCertSecretRef: z
           .object({
@@ -191,7 +191,7 @@ const kafkaExternalSchema = z
           .string()
           .max(253)
           .optional()
-          .describe('Server name to verify in the brokers certificates, when it differs from the host.'),
+          .describe("Server name to verify in the brokers' certificates, when it differs from the host."),
       })
       .optional()
       .describe('Connect with TLS. Presence enables TLS; all fields are optional.'),
@@ -374,9 +374,10 @@ const neo4jSchema = z
       .meta(
         cel({
           rule: 'self == oldSelf',
-          message: 'spec.neo4j.tenantIsolation is immutable: tenants data already lives in the old layout',
+          message:
+            "spec.neo4j.tenantIsolation is immutable: the tenants' data already lives in the old layout",
           messageExpression: celFormat(
-            'spec.neo4j.tenantIsolation is immutable (was %s, now %s): tenants data already lives in the old layout; restore %s',
+            "spec.neo4j.tenantIsolation is immutable (was %s, now %s): the tenants' data already lives in the old layout; restore %s",
             'oldSelf',
             'self',
             'oldSelf',
