@@ -26,10 +26,31 @@ import {
   storageSchema,
   withRules,
 } from './common.ts';
-import { DEFAULT_EMBEDDING, DEFAULT_MANAGED_KAFKA_REPLICAS } from './defaults.ts';
+import {
+  DEFAULT_EMBEDDING,
+  DEFAULT_EXTRACTION,
+  DEFAULT_MANAGED_KAFKA,
+  DEFAULT_MANAGED_KAFKA_REPLICAS,
+  DEFAULT_MANAGED_NEO4J,
+  DEFAULT_MANAGED_REDIS,
+  DEFAULT_RUNTIME_IMAGE,
+} from './defaults.ts';
 import { API_VERSION, MEMORY_CLUSTER_CONDITIONS } from './wellknown.ts';
 
 const MAX_REPLICATION_FACTOR = 7;
+
+const percent = (fraction: number) => `${Math.round(fraction * 100)}%`;
+/** Default resources in words for descriptions, e.g. "requests cpu 500m, memory 2Gi; limits memory 2Gi". */
+function describeResources(r: {
+  requests: Readonly<Record<string, string>>;
+  limits: Readonly<Record<string, string>>;
+}): string {
+  const list = (m: Readonly<Record<string, string>>) =>
+    Object.entries(m)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+  return `requests ${list(r.requests)}; limits ${list(r.limits)}`;
+}
 
 type SaslMechanism = Uppercase<(typeof SASL_MECHANISMS)[number]>;
 /** The runtime's SASL mechanisms in Kafka's spelling (the operator lower-cases them for the runtime). */
@@ -150,7 +171,7 @@ const hostPort = patternString({
 
 const kafkaManagedSchema = z
   .object({
-    image: image('Redpanda image. Default: the version this operator release is tested with.').optional(),
+    image: image(`Redpanda image. Default: ${DEFAULT_MANAGED_KAFKA.image}.`).optional(),
     imagePullPolicy: imagePullPolicySchema.optional(),
     replicas: z
       .int()
@@ -163,7 +184,9 @@ const kafkaManagedSchema = z
     storage: storageSchema.optional(),
     resources: resourceRequirementsSchema
       .optional()
-      .describe('CPU and memory of each broker. Default: 1 CPU, 2Gi.'),
+      .describe(
+        `CPU and memory of each broker. Default: ${describeResources(DEFAULT_MANAGED_KAFKA.resources)}.`,
+      ),
   })
   .describe("A Redpanda StatefulSet the operator runs in the MemoryCluster's namespace.");
 
@@ -284,7 +307,7 @@ const kafkaSchema = z
 const neo4jManagedSchema = z
   .object({
     image: image(
-      'Neo4j image. Default: neo4j:5.26-community. An enterprise image is needed for more than one replica.',
+      `Neo4j image. Default: ${DEFAULT_MANAGED_NEO4J.image}. An enterprise image is needed for more than one replica.`,
     ).optional(),
     imagePullPolicy: imagePullPolicySchema.optional(),
     replicas: z
@@ -298,15 +321,21 @@ const neo4jManagedSchema = z
     storage: storageSchema.optional(),
     resources: resourceRequirementsSchema
       .optional()
-      .describe('CPU and memory of each server. Default: requests 500m/2Gi, memory limit 2Gi.'),
+      .describe(
+        `CPU and memory of each server. Default: ${describeResources(DEFAULT_MANAGED_NEO4J.resources)}.`,
+      ),
     memory: z
       .object({
         heap: sizeQuantity('memory.heap')
           .optional()
-          .describe('JVM heap (initial = max), e.g. 4Gi. Default: 40% of the memory limit.'),
+          .describe(
+            `JVM heap (initial = max), e.g. 4Gi. Default: ${percent(DEFAULT_MANAGED_NEO4J.heapFraction)} of the memory limit.`,
+          ),
         pageCache: sizeQuantity('memory.pageCache')
           .optional()
-          .describe('Page cache for the graph store files, e.g. 2Gi. Default: 30% of the memory limit.'),
+          .describe(
+            `Page cache for the graph store files, e.g. 2Gi. Default: ${percent(DEFAULT_MANAGED_NEO4J.pageCacheFraction)} of the memory limit.`,
+          ),
       })
       .optional()
       .describe('Neo4j memory settings; heap + pageCache must stay below the memory limit.'),
@@ -359,7 +388,9 @@ const neo4jExternalSchema = z
       .string()
       .max(63)
       .optional()
-      .describe('Database to use. Default: neo4j (with tenantIsolation Database, the per-tenant databases).'),
+      .describe(
+        `Database to use. Default: ${DEFAULT_MANAGED_NEO4J.database} (with tenantIsolation Database, the per-tenant databases).`,
+      ),
     credentialsSecretRef: credentialsSecretRef('Secret with the Neo4j username and password.'),
     caSecretRef: secretKeyRef(
       'CA bundle (PEM) for a +ssc or self-signed server certificate. Default: the system trust store.',
@@ -403,7 +434,7 @@ const neo4jSchema = z
 
 const redisManagedSchema = z
   .object({
-    image: image('Redis image. Default: redis:7.2-alpine.').optional(),
+    image: image(`Redis image. Default: ${DEFAULT_MANAGED_REDIS.image}.`).optional(),
     imagePullPolicy: imagePullPolicySchema.optional(),
     replicas: z
       .int()
@@ -414,10 +445,14 @@ const redisManagedSchema = z
     storage: storageSchema.optional(),
     resources: resourceRequirementsSchema
       .optional()
-      .describe('CPU and memory of each server. Default: requests 100m/256Mi, memory limit 256Mi.'),
+      .describe(
+        `CPU and memory of each server. Default: ${describeResources(DEFAULT_MANAGED_REDIS.resources)}.`,
+      ),
     maxMemory: sizeQuantity('maxMemory')
       .optional()
-      .describe('Redis maxmemory, e.g. 1Gi. Default: 75% of the memory limit.'),
+      .describe(
+        `Redis maxmemory, e.g. 1Gi. Default: ${percent(DEFAULT_MANAGED_REDIS.maxMemoryFraction)} of the memory limit.`,
+      ),
     maxMemoryPolicy: z
       .enum([
         'noeviction',
@@ -430,11 +465,15 @@ const redisManagedSchema = z
         'volatile-ttl',
       ])
       .optional()
-      .describe('What Redis evicts at maxMemory. Default: allkeys-lru (it is a cache).'),
+      .describe(
+        `What Redis evicts at maxMemory. Default: ${DEFAULT_MANAGED_REDIS.maxMemoryPolicy} (it is a cache).`,
+      ),
     appendOnly: z
       .boolean()
       .optional()
-      .describe('Persist with an append-only file so rate-limit counters survive restarts. Default: true.'),
+      .describe(
+        `Persist with an append-only file so rate-limit counters survive restarts. Default: ${DEFAULT_MANAGED_REDIS.appendOnly}.`,
+      ),
     credentialsSecretRef: credentialsSecretRef(
       'Existing Secret with the default user password (key password). Default: generated by the operator.',
     ).optional(),
@@ -521,7 +560,7 @@ const embeddingSchema = z
       .enum(MODEL_VARIANTS)
       .optional()
       .describe(
-        'ONNX model variant: fp32, or int8 (faster on CPU, slightly different vectors). Default: fp32.',
+        `ONNX model variant: fp32, or int8 (faster on CPU, slightly different vectors). Default: ${DEFAULT_EMBEDDING.quantization}.`,
       ),
     modelVolume: z
       .object({
@@ -559,7 +598,9 @@ const extractionSchema = z
       .min(1)
       .max(1_000_000)
       .optional()
-      .describe('Cluster-wide request rate limit towards the endpoint. Default: 60.'),
+      .describe(
+        `Cluster-wide request rate limit towards the endpoint. Default: ${DEFAULT_EXTRACTION.requestsPerMinute}.`,
+      ),
     tokensPerMinute: z
       .int()
       .min(1)
@@ -571,16 +612,21 @@ const extractionSchema = z
       .min(1)
       .max(1024)
       .optional()
-      .describe('Requests in flight per extract worker. Default: 4.'),
-    timeoutSeconds: z.int().min(1).max(600).optional().describe('Timeout of one request. Default: 60.'),
+      .describe(
+        `Requests in flight per extract worker. Default: ${DEFAULT_EXTRACTION.maxConcurrentRequests}.`,
+      ),
+    timeoutSeconds: z
+      .int()
+      .min(1)
+      .max(600)
+      .optional()
+      .describe(`Timeout of one request in seconds. Default: ${DEFAULT_EXTRACTION.timeoutSeconds}.`),
   })
   .describe('The LLM that extracts entities and relations from chunks (OpenAI-compatible chat completions).');
 
 const runtimeSchema = z
   .object({
-    image: image(
-      'Image of the engram-runtime workers. Default: the runtime release matching the operator.',
-    ).optional(),
+    image: image(`Image of the engram-runtime workers. Default: ${DEFAULT_RUNTIME_IMAGE}.`).optional(),
     imagePullPolicy: imagePullPolicySchema.optional(),
     imagePullSecrets: z
       .array(
