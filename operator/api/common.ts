@@ -352,6 +352,9 @@ export const objectMetaSchema = z.looseObject({
   labels: z.record(z.string(), z.string()).optional(),
   annotations: z.record(z.string(), z.string()).optional(),
   finalizers: z.array(z.string()).optional(),
+  creationTimestamp: z.string().optional(),
+  /** Set once deletion was requested; finalizers then run. */
+  deletionTimestamp: z.string().optional(),
 });
 
 /** Root-level rule on metadata.name: children are named after the object, so it must fit in them. */
