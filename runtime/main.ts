@@ -15,6 +15,7 @@ import type { StartRole } from './roles/context.ts';
 const IMPLEMENTED: Partial<Record<Role, () => Promise<{ start: StartRole }>>> = {
   gateway: () => import('./roles/gateway/role.ts'),
   ingest: () => import('./roles/ingest/role.ts'),
+  embed: () => import('./roles/embed/role.ts'),
 };
 
 const DESCRIPTIONS: Record<Role, string> = {

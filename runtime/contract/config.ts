@@ -241,7 +241,8 @@ export const RUNTIME_VARS = {
 
   chunkMaxTokens: v(
     'ENGRAM_CHUNK_MAX_TOKENS',
-    int(16, 8192).default(256),
+    // all-MiniLM-L6-v2 reads 256 tokens, [CLS] and [SEP] included: 254 is the most a chunk may hold.
+    int(16, 8192).default(254),
     "set it to at most the model's sequence length minus 2, e.g. 254 for all-MiniLM-L6-v2",
   ),
   chunkOverlapTokens: v(

@@ -22,9 +22,13 @@ export const redisKeys = {
   /** Idempotency record of a document: its content hash, or `pending:<hash>` while being produced. */
   document: (cluster: string, tenantId: string, documentId: string) =>
     `${tenantRedisPrefix(cluster, tenantId)}doc:${documentId}`,
-  /** Cached embedding of a text (Float32 little-endian), by model and content hash. */
-  embedding: (cluster: string, tenantId: string, modelKey: string, contentHash: string) =>
-    `${tenantRedisPrefix(cluster, tenantId)}emb:${modelKey}:${contentHash}`,
+  /**
+   * Cached embedding of a text (Float32 little-endian). `contentHash` covers the model id and
+   * variant (runtime/embed contentHash), so a new model never reads an old vector. Per tenant,
+   * so a tenant cannot probe another's texts through cache timing, and a purge removes it.
+   */
+  embedding: (cluster: string, tenantId: string, contentHash: string) =>
+    `${tenantRedisPrefix(cluster, tenantId)}emb:${contentHash}`,
   /** A query's state: `pending` until the query role writes the JSON result. */
   query: (cluster: string, tenantId: string, queryId: string) =>
     `${tenantRedisPrefix(cluster, tenantId)}query:${queryId}`,

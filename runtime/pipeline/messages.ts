@@ -88,6 +88,11 @@ export function chunkId(tenantId: string, documentId: string, index: number): st
     .slice(0, 32);
 }
 
+/** The key of a document node: unique across tenants (the graph's Document.documentKey). */
+export function documentKey(tenantId: string, documentId: string): string {
+  return createHash('sha256').update(`${tenantId}\u0000${documentId}`, 'utf8').digest('hex').slice(0, 32);
+}
+
 /** Decodes a JSON message value against a schema; throws PoisonMessageError naming what is wrong. */
 export function decodeJson<S extends z.ZodType>(schema: S, value: Buffer | null): z.output<S> {
   if (value === null || value.length === 0) throw new PoisonMessageError('empty message value');

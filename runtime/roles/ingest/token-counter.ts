@@ -1,6 +1,9 @@
-/** The model's own token count for chunking, from the tokenizer in the model directory. */
+/** The model's own token count for chunking, from the vocabulary in the model directory. */
+import { join } from 'node:path';
+import { WordPieceTokenizer } from '../../embed/tokenizer.ts';
 import type { TokenCounter } from './chunker.ts';
 
-export async function loadTokenCounter(_modelDir: string): Promise<TokenCounter> {
-  throw new Error('tokenizer-based chunking is not wired yet: unset ENGRAM_MODEL_DIR for the ingest role');
+export async function loadTokenCounter(modelDir: string): Promise<TokenCounter> {
+  const tokenizer = WordPieceTokenizer.fromVocabFile(join(modelDir, 'vocab.txt'));
+  return (text) => tokenizer.tokenize(text).length;
 }

@@ -1,0 +1,151 @@
+/**
+ * embed: `ingest.embed` -> vectors (ONNX Runtime, Redis cache by content hash) -> chunk nodes in
+ * Neo4j. A group's offsets are resolved only after its Neo4j transaction committed; a replayed
+ * chunk hits the cache and MERGEs onto its existing node.
+ */
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { createNeo4jDriver } from '../../adapters/neo4j.ts';
+import { createRedis, redisReady } from '../../adapters/redis.ts';
+import { requireSection } from '../../contract/config.ts';
+import { METRICS } from '../../contract/metrics.ts';
+import { contentHash, type Embedder, OnnxEmbedder } from '../../embed/embedder.ts';
+import { LATENCY_BUCKETS, type WorkerMetrics } from '../../observability/metrics.ts';
+import { type ChunkMessage, chunkMessageSchema, decodeJson } from '../../pipeline/messages.ts';
+import { runConsumingRole } from '../../worker/consuming-role.ts';
+import type { Processor } from '../../worker/worker.ts';
+import type { RoleContext, RunningRole } from '../context.ts';
+import { ChunkStore, type ChunkWithVector } from './chunk-store.ts';
+import { EmbeddingCache } from './embedding-cache.ts';
+
+export interface EmbedProcessorOptions {
+  embedder: Embedder;
+  cache: EmbeddingCache;
+  store: Pick<ChunkStore, 'write'>;
+  registry: Registry;
+  workerMetrics: WorkerMetrics;
+  variant: string;
+}
+
+export function embedProcessor(options: EmbedProcessorOptions): Processor<ChunkMessage> {
+  const { embedder, cache, store, workerMetrics } = options;
+  const registers = [options.registry];
+  const labels = { model: embedder.modelId, variant: options.variant };
+  const computed = new Counter({
+    name: METRICS.embeddingsComputed,
+    help: 'Texts run through the model (cache misses)',
+    labelNames: ['model', 'variant'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: METRICS.embeddingDuration,
+    help: 'Wall time of one embedder call',
+    labelNames: ['model', 'variant'],
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+  const written = new Counter({
+    name: METRICS.chunksWritten,
+    help: 'Chunk nodes written (created or updated)',
+    registers,
+  });
+  const writeDuration = new Histogram({
+    name: METRICS.graphWriteDuration,
+    help: 'Wall time of one Neo4j write transaction',
+    labelNames: ['operation'],
+    buckets: LATENCY_BUCKETS,
+    registers,
+  });
+
+  return {
+    decode: (message) => decodeJson(chunkMessageSchema, message.value),
+    async process(items) {
+      // Identical texts of one tenant are embedded once per group.
+      const unique = new Map<string, { tenantId: string; contentHash: string; text: string }>();
+      const keyOf = items.map(({ value: c }) => {
+        const hash = contentHash(c.text, embedder.modelId);
+        const key = `${c.tenantId}/${hash}`;
+        if (!unique.has(key)) unique.set(key, { tenantId: c.tenantId, contentHash: hash, text: c.text });
+        return key;
+      });
+      const entries = [...unique.entries()];
+      const cached = await cache.get(entries.map(([, e]) => e));
+      const vectors = new Map<string, Float32Array>();
+      const misses: typeof entries = [];
+      for (const [i, entry] of entries.entries()) {
+        const hit = cached[i];
+        if (hit) vectors.set(entry[0], hit);
+        else misses.push(entry);
+      }
+      if (cache.enabled) {
+        workerMetrics.cacheHits.inc({ role: 'embed', cache: 'embedding' }, entries.length - misses.length);
+        workerMetrics.cacheMisses.inc({ role: 'embed', cache: 'embedding' }, misses.length);
+      }
+      if (misses.length > 0) {
+        const stop = duration.startTimer(labels);
+        const fresh = await embedder.embed(misses.map(([, e]) => e.text));
+        stop();
+        computed.inc(labels, misses.length);
+        for (const [i, [key]] of misses.entries()) vectors.set(key, fresh[i]!);
+        await cache.set(misses.map(([, e], i) => ({ lookup: e, vector: fresh[i]! })));
+      }
+      const rows: ChunkWithVector[] = items.map(({ value }, i) => ({
+        chunk: value,
+        vector: vectors.get(keyOf[i]!)!,
+      }));
+      const stopWrite = writeDuration.startTimer({ operation: 'write_chunks' });
+      const n = await store.write(rows);
+      stopWrite();
+      written.inc(n);
+    },
+  };
+}
+
+export async function start(ctx: RoleContext): Promise<RunningRole> {
+  const { config, log, health } = ctx;
+  const model = requireSection(config, 'model');
+  const neo4jConfig = requireSection(config, 'neo4j');
+  const embedder = await OnnxEmbedder.create({
+    modelDir: model.dir,
+    variant: model.variant,
+    intraOpNumThreads: model.threads,
+    executionProvider: model.executionProvider,
+  });
+  log.info('model loaded', {
+    model: embedder.modelId,
+    dimensions: embedder.dimensions,
+    threads: model.threads,
+    provider: model.executionProvider,
+  });
+  const driver = createNeo4jDriver(neo4jConfig, `engram-${config.cluster}-embed`);
+  await driver.verifyConnectivity({ database: neo4jConfig.database });
+  const store = new ChunkStore(driver, {
+    database: neo4jConfig.database,
+    dimensions: embedder.dimensions,
+    model: embedder.modelId,
+    maxConcurrentWrites: neo4jConfig.maxConcurrentWrites,
+  });
+  await store.ensureSchema();
+  const redis = createRedis(requireSection(config, 'redis'), `engram-${config.cluster}-embed`);
+  health.addCheck({ name: 'redis', check: () => redisReady(redis) });
+  const cache = new EmbeddingCache(redis, {
+    cluster: config.cluster,
+    dimensions: embedder.dimensions,
+    ttlSeconds: model.cacheTtlSeconds,
+    log,
+  });
+  return runConsumingRole(ctx, async () => ({
+    processor: embedProcessor({
+      embedder,
+      cache,
+      store,
+      registry: ctx.metrics.registry,
+      workerMetrics: ctx.metrics.worker,
+      variant: model.variant,
+    }),
+    close: async () => {
+      await embedder.close();
+      await driver.close();
+      await redis.quit();
+    },
+  }));
+}
