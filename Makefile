@@ -13,6 +13,9 @@ help: ## list the targets
 deps: ## install npm dependencies (npm ci) when package-lock.json changed
 	@bash hack/npm-deps.sh
 
+demo: deps ## the main job: local environment + operator + a MemoryCluster that becomes Ready
+	@bash hack/demo.sh
+
 devenv: ## start the local environment (Kubernetes+kwok, Kafka, Neo4j, Redis); idempotent
 	@bash hack/devenv/up.sh
 

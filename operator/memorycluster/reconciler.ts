@@ -168,10 +168,7 @@ export class MemoryClusterReconciler implements Controller {
     const observation: ClusterObservation = {
       generation: cluster.metadata.generation ?? 0,
       paused: false,
-      topicPrefix: effectiveTopics(cluster.spec, namespace ?? 'default', name)[0]!.name.replace(
-        /\.ingest\.raw$/,
-        '',
-      ),
+      topicPrefix: effectiveTopicPrefix(cluster.spec, namespace ?? 'default', name),
       topics,
       graphStore: await this.storeHealth(key, cluster, 'neo4j', applyErrors.get('neo4j')),
       cache: await this.storeHealth(key, cluster, 'redis', applyErrors.get('redis')),
