@@ -143,28 +143,31 @@ export class MemoryClusterReconciler implements Controller {
     if (neo4j.managed) desired.push(...buildNeo4jChildren(cluster, neo4j.managed));
     if (redis.managed) desired.push(...buildRedisChildren(cluster, redis.managed));
     if (kafka.managed) desired.push(...buildRedpandaChildren(cluster, kafka.managed));
-    for (const obj of desired) {
-      try {
-        await this.applyIfDrifted(obj);
-      } catch (err) {
-        const component = obj.metadata.labels?.[LABELS.name] ?? 'unknown';
-        applyErrors.set(
-          component,
-          `cannot apply ${obj.kind} ${obj.metadata.name}: ${(err as Error).message}`,
-        );
-        log.warn('apply failed', { kind: obj.kind, name: obj.metadata.name, err });
-      }
-    }
-    for (const component of ['neo4j', 'redis'] as const) {
-      if (!cluster.spec[component].managed) continue;
-      try {
-        await this.ensureGeneratedCredentials(cluster, component);
-      } catch (err) {
-        applyErrors.set(component, `cannot create credentials: ${(err as Error).message}`);
-      }
-    }
-
-    const topics = await this.reconcileTopics(key, cluster, raw);
+    // Children are independent objects: apply them concurrently; the topics run meanwhile.
+    const applied = Promise.all(
+      desired.map(async (obj) => {
+        try {
+          await this.applyIfDrifted(obj);
+        } catch (err) {
+          const component = obj.metadata.labels?.[LABELS.name] ?? 'unknown';
+          applyErrors.set(
+            component,
+            `cannot apply ${obj.kind} ${obj.metadata.name}: ${(err as Error).message}`,
+          );
+          log.warn('apply failed', { kind: obj.kind, name: obj.metadata.name, err });
+        }
+      }),
+    );
+    const credentials = Promise.all(
+      (['neo4j', 'redis'] as const)
+        .filter((component) => cluster.spec[component].managed)
+        .map((component) =>
+          this.ensureGeneratedCredentials(cluster, component).catch((err) =>
+            applyErrors.set(component, `cannot create credentials: ${(err as Error).message}`),
+          ),
+        ),
+    );
+    const [topics] = await Promise.all([this.reconcileTopics(key, cluster, raw), applied, credentials]);
     const observation: ClusterObservation = {
       generation: cluster.metadata.generation ?? 0,
       paused: false,
