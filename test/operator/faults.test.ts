@@ -350,6 +350,26 @@ describe('user mistakes end as conditions that say what to do', () => {
     assert.match(c.message, /StorageClass fast-ssd does not exist/);
   });
 
+  it('the skip annotation lets a cluster go at once and keeps its topics', async () => {
+    const mc = cluster(ns, 'keep', {
+      topicDeletionPolicy: 'Delete',
+      kafka: localKafka(`${prefix}.keep`),
+      neo4j: { managed: {} },
+      redis: { managed: {} },
+    });
+    await client.apply(Types.MemoryCluster, mc);
+    await waitCondition('keep', 'TopicsReady', 'True');
+    await client.mergePatch(Types.MemoryCluster, ns, 'keep', {
+      metadata: { annotations: { 'engram.dev/skip-topic-deletion': 'true' } },
+    });
+    await client.delete(Types.MemoryCluster, ns, 'keep');
+    await eventually(
+      'cluster gone',
+      async () => !(await client.getOrUndefined(Types.MemoryCluster, ns, 'keep')),
+    );
+    assert.equal((await topicsWithPrefix(`${prefix}.keep`)).size, 7, 'topics kept');
+  });
+
   it('deletion never blocks on an unreachable broker past the finalizer timeout', async () => {
     const mc = cluster(ns, 'gone', {
       topicDeletionPolicy: 'Delete',
