@@ -197,8 +197,8 @@ export const RUNTIME_VARS = {
   ),
   partitionsConcurrently: v(
     'ENGRAM_PARTITIONS_CONCURRENTLY',
-    int(1, 256).default(1),
-    'set how many partitions are processed at once (1-256)',
+    int(1, 256).optional(),
+    'set how many partitions are processed at once (1-256), or leave it unset for the role default',
   ),
   maxAttempts: v(
     'ENGRAM_MAX_ATTEMPTS',
@@ -307,14 +307,21 @@ const STORE_VARS: Record<Exclude<Store, 'kafka'>, (keyof Vars)[]> = {
   model: ['modelDir'],
 };
 
-const ROLE_BATCH_DEFAULTS: Record<Role, { batchSize: number; concurrency: number }> = {
-  gateway: { batchSize: 1, concurrency: 1 },
-  ingest: { batchSize: 16, concurrency: 4 },
-  embed: { batchSize: 64, concurrency: 1 },
-  extract: { batchSize: 8, concurrency: 8 },
-  resolve: { batchSize: 256, concurrency: 2 },
-  evolve: { batchSize: 64, concurrency: 1 },
-  query: { batchSize: 16, concurrency: 8 },
+/**
+ * Per-role defaults. embed: one inference at a time (its thread count is the CPU budget), with
+ * two groups and two partitions in flight so Neo4j writes and fetches overlap the next inference.
+ */
+const ROLE_BATCH_DEFAULTS: Record<
+  Role,
+  { batchSize: number; concurrency: number; partitionsConcurrently: number }
+> = {
+  gateway: { batchSize: 1, concurrency: 1, partitionsConcurrently: 1 },
+  ingest: { batchSize: 16, concurrency: 4, partitionsConcurrently: 2 },
+  embed: { batchSize: 64, concurrency: 2, partitionsConcurrently: 2 },
+  extract: { batchSize: 8, concurrency: 8, partitionsConcurrently: 2 },
+  resolve: { batchSize: 256, concurrency: 2, partitionsConcurrently: 1 },
+  evolve: { batchSize: 64, concurrency: 1, partitionsConcurrently: 1 },
+  query: { batchSize: 16, concurrency: 8, partitionsConcurrently: 2 },
 };
 
 export interface KafkaConfig {
@@ -513,7 +520,7 @@ export function parseRuntimeConfig(
     worker: {
       batchSize: p.batchSize ?? defaults.batchSize,
       concurrency: p.concurrency ?? defaults.concurrency,
-      partitionsConcurrently: p.partitionsConcurrently,
+      partitionsConcurrently: p.partitionsConcurrently ?? defaults.partitionsConcurrently,
       maxAttempts: p.maxAttempts,
       retryBaseMs: p.retryBaseMs,
       retryMaxMs: p.retryMaxMs,

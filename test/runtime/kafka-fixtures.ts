@@ -46,6 +46,12 @@ export async function createPipelineTopics(
       replicationFactor: 1,
     })),
   });
+  // Leaders are elected, but a fresh client may still see stale metadata: wait until it does not.
+  const names = TOPIC_KEYS.map((k) => topicName(prefix, k));
+  await eventually('topic leaders visible', async () => {
+    const meta = await admin.fetchTopicMetadata({ topics: names });
+    return meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+  });
   const producers: Producer[] = [];
   return {
     kafka,
@@ -53,7 +59,10 @@ export async function createPipelineTopics(
     prefix,
     topic: (key) => topicName(prefix, key),
     async producer() {
-      const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+      const p = kafka.producer({
+        createPartitioner: Partitioners.DefaultPartitioner,
+        retry: { retries: 10, initialRetryTime: 200 },
+      });
       await p.connect();
       producers.push(p);
       return p;

@@ -8,7 +8,7 @@ import { createNeo4jDriver } from '../../adapters/neo4j.ts';
 import { createRedis, redisReady } from '../../adapters/redis.ts';
 import { requireSection } from '../../contract/config.ts';
 import { METRICS } from '../../contract/metrics.ts';
-import { contentHash, type Embedder, OnnxEmbedder } from '../../embed/embedder.ts';
+import { contentHash, type Embedder } from '../../embed/embedder.ts';
 import { LATENCY_BUCKETS, type WorkerMetrics } from '../../observability/metrics.ts';
 import { type ChunkMessage, chunkMessageSchema, decodeJson } from '../../pipeline/messages.ts';
 import { runConsumingRole } from '../../worker/consuming-role.ts';
@@ -16,6 +16,7 @@ import type { Processor } from '../../worker/worker.ts';
 import type { RoleContext, RunningRole } from '../context.ts';
 import { ChunkStore, type ChunkWithVector } from './chunk-store.ts';
 import { EmbeddingCache } from './embedding-cache.ts';
+import { ThreadedEmbedder } from './inference-thread.ts';
 
 export interface EmbedProcessorOptions {
   embedder: Embedder;
@@ -56,6 +57,22 @@ export function embedProcessor(options: EmbedProcessorOptions): Processor<ChunkM
     registers,
   });
 
+  // One inference at a time: with ENGRAM_CONCURRENCY 2 the next group embeds while the previous
+  // one is written to Neo4j, without running two models on the threads one is sized for.
+  let inference: Promise<unknown> = Promise.resolve();
+  const embedExclusive = (texts: string[]): Promise<Float32Array[]> => {
+    const run = inference.then(async () => {
+      const stop = duration.startTimer(labels);
+      try {
+        return await embedder.embed(texts);
+      } finally {
+        stop();
+      }
+    });
+    inference = run.catch(() => undefined);
+    return run;
+  };
+
   return {
     decode: (message) => decodeJson(chunkMessageSchema, message.value),
     async process(items) {
@@ -81,9 +98,7 @@ export function embedProcessor(options: EmbedProcessorOptions): Processor<ChunkM
         workerMetrics.cacheMisses.inc({ role: 'embed', cache: 'embedding' }, misses.length);
       }
       if (misses.length > 0) {
-        const stop = duration.startTimer(labels);
-        const fresh = await embedder.embed(misses.map(([, e]) => e.text));
-        stop();
+        const fresh = await embedExclusive(misses.map(([, e]) => e.text));
         computed.inc(labels, misses.length);
         for (const [i, [key]] of misses.entries()) vectors.set(key, fresh[i]!);
         await cache.set(misses.map(([, e], i) => ({ lookup: e, vector: fresh[i]! })));
@@ -104,12 +119,15 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
   const { config, log, health } = ctx;
   const model = requireSection(config, 'model');
   const neo4jConfig = requireSection(config, 'neo4j');
-  const embedder = await OnnxEmbedder.create({
-    modelDir: model.dir,
-    variant: model.variant,
-    intraOpNumThreads: model.threads,
-    executionProvider: model.executionProvider,
-  });
+  const embedder = await ThreadedEmbedder.create(
+    {
+      modelDir: model.dir,
+      variant: model.variant,
+      intraOpNumThreads: model.threads,
+      executionProvider: model.executionProvider,
+    },
+    (error) => ctx.fatal(error),
+  );
   log.info('model loaded', {
     model: embedder.modelId,
     dimensions: embedder.dimensions,
