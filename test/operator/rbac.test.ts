@@ -1,0 +1,111 @@
+// The operator works with exactly the RBAC it ships (config/rbac/): it runs with a ServiceAccount
+// token bound to those rules, reconciles and deletes a cluster, and is never refused (no 403).
+// The shipped Deployment (config/manager/) is applied too: its pods schedule and become Ready.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { Types } from '../../operator/kube/resources.ts';
+import { repoRoot, requireDevEnv } from '../support/devenv.ts';
+import { createNamespace, deleteNamespace, installCrds, kubeClient, kubectl } from '../support/kube.ts';
+import { type OperatorProcess, startOperator } from '../support/operator.ts';
+import { eventually, uniqueName } from '../support/wait.ts';
+
+describe('the shipped RBAC and Deployment', () => {
+  const env = requireDevEnv();
+  const client = kubeClient(env);
+  const ns = uniqueName('e2e-rbac');
+  const dir = mkdtempSync(join(tmpdir(), 'engram-rbac-'));
+  let op: OperatorProcess | undefined;
+
+  before(async () => {
+    await installCrds(env);
+    await kubectl(
+      env,
+      'apply',
+      '--server-side',
+      '-f',
+      join(repoRoot, 'config/manager'),
+      '-f',
+      join(repoRoot, 'config/rbac'),
+    );
+    await createNamespace(env, ns);
+  });
+  after(async () => {
+    await op?.stop();
+    await deleteNamespace(env, ns);
+    await kubectl(env, 'delete', '-n', 'engram-system', 'deployment/engram-operator', '--ignore-not-found');
+    rmSync(dir, { recursive: true, force: true });
+    client.close();
+  });
+
+  it('the operator Deployment schedules two hardened replicas that become Ready', async () => {
+    await eventually('operator deployment ready', async () => {
+      const d = await client.get(Types.Deployment, 'engram-system', 'engram-operator');
+      return (d.status as { readyReplicas?: number }).readyReplicas === 2;
+    });
+  });
+
+  it('reconciles and deletes a MemoryCluster with only the ClusterRole and leader-election Role', async () => {
+    const token = (
+      await kubectl(env, 'create', 'token', 'engram-operator', '-n', 'engram-system', '--duration=1h')
+    ).trim();
+    const admin = parse(readFileSync(env.KUBECONFIG, 'utf8')) as {
+      clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
+    };
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'c', cluster: admin.clusters[0]!.cluster }],
+        users: [{ name: 'engram-operator', user: { token } }],
+        contexts: [{ name: 'c', context: { cluster: 'c', user: 'engram-operator' } }],
+        'current-context': 'c',
+      }),
+    );
+    op = await startOperator({ ...env, KUBECONFIG: kubeconfig }, [
+      '--namespaces',
+      ns,
+      '--leader-election-namespace',
+      'engram-system',
+      '--leader-election-id',
+      `engram-operator-${ns}`,
+    ]);
+    await client.apply(Types.MemoryCluster, {
+      apiVersion: 'engram.dev/v1alpha1',
+      kind: 'MemoryCluster',
+      metadata: { name: 'rbac', namespace: ns },
+      spec: {
+        topicDeletionPolicy: 'Delete',
+        kafka: {
+          topicPrefix: `engram.${ns}`,
+          replicationFactor: 1,
+          external: { bootstrapServers: [env.KAFKA_BROKERS] },
+        },
+        neo4j: { managed: {} },
+        redis: { managed: {} },
+      },
+    });
+    await eventually('Ready', async () => {
+      const mc = await client.get(Types.MemoryCluster, ns, 'rbac');
+      return (
+        mc.status as { conditions?: Array<{ type: string; status: string }> } | undefined
+      )?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    });
+    await client.delete(Types.MemoryCluster, ns, 'rbac');
+    await eventually(
+      'deleted through the finalizer',
+      async () => !(await client.getOrUndefined(Types.MemoryCluster, ns, 'rbac')),
+    );
+    assert.equal(
+      await op.counter('engram_operator_kube_api_calls_total', { code: '403' }),
+      0,
+      'never forbidden',
+    );
+    assert.ok((await op.counter('engram_operator_kube_api_calls_total', { verb: 'apply' })) > 0);
+  });
+});
