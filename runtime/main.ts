@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { parseRuntimeConfig, RUNTIME_VARS, RuntimeConfigError } from './contract/config.ts';
 import { ROLE_SPECS, ROLES, type Role } from './contract/roles.ts';
 import { startHealthServer } from './observability/health-server.ts';
-import { createLogger, redact } from './observability/log.ts';
+import { createLogger, type Logger, redact } from './observability/log.ts';
 import { createRuntimeMetrics } from './observability/metrics.ts';
 import type { StartRole } from './roles/context.ts';
 
@@ -49,6 +49,7 @@ async function runRole(role: Role): Promise<void> {
   }
 
   const log = createLogger(config.logLevel, { role, cluster: config.cluster });
+  routeWarningsToLog(log);
   const metrics = createRuntimeMetrics();
   const health = await startHealthServer(config.metricsPort, metrics.registry);
   log.info('starting', { config, metricsPort: health.port });
@@ -94,6 +95,24 @@ async function runRole(role: Role): Promise<void> {
     log.error('failed to start', { error: err });
     await shutdown('start failed', EXIT.failed);
   }
+}
+
+/**
+ * Node prints process warnings as plain text on stderr, which breaks JSON log parsing: route them
+ * into the JSON log instead. kafkajs 2.2.4 arms a timer with a negative delay on every request
+ * queue check (TimeoutNegativeWarning, harmless: Node clamps it to 1 ms); that one is dropped.
+ */
+function routeWarningsToLog(log: Logger): void {
+  process.emitWarning = ((warning: string | Error, typeOrOptions?: unknown) => {
+    const type =
+      warning instanceof Error
+        ? warning.name
+        : typeof typeOrOptions === 'string'
+          ? typeOrOptions
+          : ((typeOrOptions as { type?: string } | undefined)?.type ?? 'Warning');
+    if (type === 'TimeoutNegativeWarning') return;
+    log.warn('node warning', { type, warning: warning instanceof Error ? warning.message : warning });
+  }) as typeof process.emitWarning;
 }
 
 export function buildCli(): Command {

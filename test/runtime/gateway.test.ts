@@ -342,3 +342,46 @@ describe('gateway role (child process)', () => {
     }
   });
 });
+
+describe('gateway with its Redis unreachable', () => {
+  let t: PipelineTopics;
+  let proc: RuntimeProcess;
+  let keysDir: string;
+
+  after(async () => {
+    await proc?.stop('SIGKILL');
+    await t?.cleanup();
+    rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it('answers 503 with Retry-After, reports not ready, and produces nothing', async () => {
+    t = await createPipelineTopics(dev.KAFKA_BROKERS, uniqueName('gwd'));
+    keysDir = mkdtempSync(join(tmpdir(), 'engram-keys-'));
+    writeFileSync(join(keysDir, 'acme'), tenantKeyFileContent([apiKeyHash(KEYS.acme)]));
+    const [port, deadRedis] = [await freePort(), await freePort()];
+    proc = spawnRuntime(
+      'gateway',
+      runtimeEnvFor(dev, {
+        ENGRAM_CLUSTER: uniqueName('gwd'),
+        ENGRAM_TOPIC_PREFIX: t.prefix,
+        ENGRAM_HTTP_PORT: String(port),
+        ENGRAM_TENANT_KEYS_DIR: keysDir,
+        ENGRAM_REDIS_URL: `redis://127.0.0.1:${deadRedis}`,
+      }),
+    );
+    await proc.waitForLog('running');
+    const res = await fetch(`http://127.0.0.1:${port}/v1/tenants/acme/documents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.acme}` },
+      body: JSON.stringify({ content: 'Redis is down.' }),
+    });
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'unavailable');
+    const metricsPort = (await proc.waitForLog('starting'))['metricsPort'] as number;
+    const ready = await fetch(`http://127.0.0.1:${metricsPort}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.match(await ready.text(), /redis: redis (connecting|reconnecting|close)/);
+    assert.equal(await topicEndOffsets(t.admin, t.topic('ingest.raw')), 0);
+  });
+});

@@ -29,6 +29,7 @@ import {
   type RawDocument,
   sha256,
 } from '../../pipeline/messages.ts';
+import { classifyFailure } from '../../worker/errors.ts';
 import type { ProducerTransport } from '../../worker/transport.ts';
 import type { DocumentIdempotency, DocumentRef } from './idempotency.ts';
 import type { TenantRateLimiter } from './rate-limit.ts';
@@ -333,13 +334,26 @@ export function createGatewayHandler(deps: GatewayDeps): (req: IncomingMessage, 
         topK: input.topK,
         acceptedAt: now(),
       };
-      await deps.redis.set(redisKeys.query(deps.cluster, route.tenantId, queryId), 'pending', 'EX', 3600);
-      await deps.producer.send([
-        {
-          topic: queryTopic,
-          messages: [{ key: messageKey(route.tenantId, queryId), value: JSON.stringify(message) }],
-        },
-      ]);
+      const stateKey = redisKeys.query(deps.cluster, route.tenantId, queryId);
+      await deps.redis.set(stateKey, 'pending', 'EX', 3600);
+      try {
+        await deps.producer.send([
+          {
+            topic: queryTopic,
+            messages: [{ key: messageKey(route.tenantId, queryId), value: JSON.stringify(message) }],
+          },
+        ]);
+      } catch (err) {
+        await deps.redis.del(stateKey).catch(() => undefined);
+        deps.log.error('produce to query.pending failed', {
+          tenantId: route.tenantId,
+          requestId,
+          error: err,
+        });
+        throw new HttpError(503, 'unavailable', 'the message log is unavailable: retry later', {
+          headers: { 'retry-after': '1' },
+        });
+      }
       send(res, 202, {
         queryId,
         status: 'pending',
@@ -395,7 +409,11 @@ export function createGatewayHandler(deps: GatewayDeps): (req: IncomingMessage, 
       const e =
         err instanceof HttpError
           ? err
-          : new HttpError(500, 'internal', 'internal error: see the gateway logs for the request id');
+          : classifyFailure(err) === 'transient'
+            ? new HttpError(503, 'unavailable', 'a backing store is unavailable: retry later', {
+                headers: { 'retry-after': '1' },
+              })
+            : new HttpError(500, 'internal', 'internal error: see the gateway logs for the request id');
       if (!(err instanceof HttpError))
         deps.log.error('request failed', { requestId, route: routeName, error: err });
       const tenant =
