@@ -134,10 +134,12 @@ export function buildCli(): Command {
     .command('env')
     .description('list the environment variables the runtime reads')
     .action(() => {
-      for (const spec of Object.values(RUNTIME_VARS)) {
+      const lines = Object.values(RUNTIME_VARS).map((spec) => {
         const file = spec.secret ? ` (or ${spec.env}_FILE)` : '';
-        process.stdout.write(`${spec.env}${file}\n    ${spec.fix}\n`);
-      }
+        return `${spec.env}${file}\n    ${spec.fix}\n`;
+      });
+      process.stdout.on('error', () => undefined); // `| head` closing the pipe is fine
+      process.stdout.write(lines.join(''));
     });
   program
     .command('check-config')
