@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import type { KubeObject } from '../../operator/kube/client.ts';
 import { Types } from '../../operator/kube/resources.ts';
+import { argoHealth } from '../support/argocd.ts';
 import { type DevEnv, repoRoot, requireDevEnv } from '../support/devenv.ts';
 import {
   createNamespace,
@@ -158,6 +159,7 @@ describe('MemoryCluster reconciliation (production-like sample)', () => {
     assert.equal(entries['retention.ms'], String(168 * 3600 * 1000));
     assert.equal(entries['max.message.bytes'], '10485760');
 
+    assert.equal(argoHealth(mc).status, 'Healthy', 'Argo CD sees the live object as Healthy');
     const table = await kubectl(env, 'get', 'mc', '-n', ns);
     assert.match(table, /READY\s+REASON\s+TENANTS\s+WORKERS\s+LAG\s+AGE/);
     assert.match(table, /prod\s+True\s+Reconciled/);
@@ -220,6 +222,7 @@ describe('MemoryCluster reconciliation (production-like sample)', () => {
     );
     assert.equal(condition(mc, 'Ready')?.status, 'False');
     assert.equal(condition(mc, 'Stalled')?.status, 'True');
+    assert.equal(argoHealth(mc).status, 'Degraded');
     await client.mergePatch(Types.MemoryCluster, ns, 'prod', {
       spec: { kafka: { topics: { dlq: { partitions: 6 } } } },
     });
@@ -282,6 +285,7 @@ describe('MemoryCluster reconciliation (production-like sample)', () => {
       'not restored while paused',
     );
     assert.equal(condition(await get(), 'Ready')?.reason, 'Paused');
+    assert.equal(argoHealth(await get()).status, 'Suspended');
     await kubectl(env, 'annotate', '-n', ns, 'mc/prod', 'engram.dev/paused-');
     await eventually('config map restored', async () =>
       Boolean(await client.getOrUndefined(Types.ConfigMap, ns, 'prod-redis-config')),
