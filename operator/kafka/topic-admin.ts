@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { type Admin, Kafka, type KafkaConfig, logLevel, type SASLOptions } from 'kafkajs';
 import type { TopicShape } from '../memorycluster/topic-plan.ts';
+import { Batcher } from './batcher.ts';
 
 const TOPIC_RESOURCE = 2; // kafkajs ConfigResourceTypes.TOPIC
 
@@ -22,6 +23,7 @@ export class TopicAdmin {
   private readonly admin: Admin;
   private connected: Promise<void> | undefined;
   private readonly observe: KafkaCallObserver;
+  private readonly creates = new Batcher<TopicShape>((topics) => this.createNow(topics));
   readonly brokers: string[];
 
   constructor(conn: KafkaConnection, observe: KafkaCallObserver) {
@@ -106,8 +108,12 @@ export class TopicAdmin {
     return shapes;
   }
 
-  async create(topics: TopicShape[]): Promise<void> {
-    if (!topics.length) return;
+  /** Creates topics; concurrent calls from several clusters are merged into one request. */
+  create(topics: TopicShape[]): Promise<void> {
+    return this.creates.submit(topics);
+  }
+
+  private async createNow(topics: TopicShape[]): Promise<void> {
     await this.call('createTopics', () =>
       this.admin.createTopics({
         waitForLeaders: true,
