@@ -109,7 +109,7 @@ export class Informer {
         attempt++;
         this.options.onError?.(err, attempt);
         if (attempt > 3) needList = true;
-        const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7)) * (0.5 + Math.random() / 2);
+        const delay = Math.min(10_000, 250 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
         await new Promise((r) => setTimeout(r, delay));
       }
     }

@@ -2,11 +2,15 @@
 // and user mistakes (unreachable Kafka, wrong credentials, missing StorageClass) that must end
 // as condition messages saying what to do.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import type { KubeObject } from '../../operator/kube/client.ts';
 import { Types } from '../../operator/kube/resources.ts';
-import { requireDevEnv } from '../support/devenv.ts';
+import { repoRoot, requireDevEnv } from '../support/devenv.ts';
 import { createNamespace, deleteNamespace, installCrds, kubeClient } from '../support/kube.ts';
 import { type OperatorProcess, startOperator } from '../support/operator.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
@@ -227,6 +231,66 @@ describe('two operator replicas with leader election', () => {
     const stoppedAt = Date.now();
     await eventually('a leads again', () => isLeader(a), { timeoutMs: 10_000, intervalMs: 100 });
     assert.ok(Date.now() - stoppedAt < 3_500, 'no wait for the lease to expire');
+  });
+});
+
+describe('the API server restarts under a running operator', () => {
+  const client = kubeClient(env);
+  const ns = uniqueName('e2e-apiserver');
+  const prefix = `engram.${ns}`;
+  let op: OperatorProcess;
+
+  before(async () => {
+    await installCrds(env);
+    await createNamespace(env, ns);
+    op = await startOperator(env, ['--namespaces', ns, '--no-leader-elect']);
+  });
+  after(async () => {
+    await op?.stop();
+    await deleteTopicsWithPrefix(prefix);
+    await deleteNamespace(env, ns);
+    client.close();
+  });
+
+  it('its watches reconnect and it keeps reconciling, without a restart', async () => {
+    const mc = cluster(ns, 'api', {
+      kafka: localKafka(prefix),
+      neo4j: { managed: {} },
+      redis: { managed: {} },
+    });
+    await client.apply(Types.MemoryCluster, mc);
+    await eventually(
+      'Ready',
+      async () => condition(await client.get(Types.MemoryCluster, ns, 'api'), 'Ready')?.status === 'True',
+    );
+
+    const state = env.ENGRAM_DEVENV_STATE ?? join(repoRoot, '.devenv');
+    const pid = Number(readFileSync(join(state, 'pids/kube-apiserver.pid'), 'utf8'));
+    // A crash, not a drain: a graceful apiserver shutdown waits up to a minute for watches.
+    process.kill(-pid, 'SIGKILL');
+    await eventually('apiserver stopped', async () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    await new Promise((r) => setTimeout(r, 2_000));
+    await promisify(execFile)('bash', [join(repoRoot, 'hack/devenv/up.sh')], { cwd: repoRoot });
+
+    await eventually(
+      'change reconciled after the restart',
+      async () => {
+        await client.mergePatch(Types.MemoryCluster, ns, 'api', {
+          spec: { redis: { managed: { maxMemory: '77Mi' } } },
+        });
+        const cm = await client.get(Types.ConfigMap, ns, 'api-redis-config');
+        return (cm.data as Record<string, string>)['redis.conf']!.includes('maxmemory 77mb');
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000 },
+    );
+    assert.equal(op.proc.exitCode, null, 'the same operator process');
   });
 });
 
