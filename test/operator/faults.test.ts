@@ -234,7 +234,7 @@ describe('two operator replicas with leader election', () => {
   });
 });
 
-describe('the API server restarts under a running operator', () => {
+describe('the control plane crashes and restarts under a running operator', () => {
   const client = kubeClient(env);
   const ns = uniqueName('e2e-apiserver');
   const prefix = `engram.${ns}`;
@@ -264,18 +264,21 @@ describe('the API server restarts under a running operator', () => {
       async () => condition(await client.get(Types.MemoryCluster, ns, 'api'), 'Ready')?.status === 'True',
     );
 
+    // The whole control plane crashes (SIGKILL, not a drain): the API server, and with it the
+    // controller-manager, scheduler and kwok, whose watches do not all survive an API server crash.
     const state = env.ENGRAM_DEVENV_STATE ?? join(repoRoot, '.devenv');
-    const pid = Number(readFileSync(join(state, 'pids/kube-apiserver.pid'), 'utf8'));
-    // A crash, not a drain: a graceful apiserver shutdown waits up to a minute for watches.
-    process.kill(-pid, 'SIGKILL');
-    await eventually('apiserver stopped', async () => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    for (const component of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok']) {
+      const pid = Number(readFileSync(join(state, `pids/${component}.pid`), 'utf8'));
+      process.kill(-pid, 'SIGKILL');
+      await eventually(`${component} stopped`, async () => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+    }
     await new Promise((r) => setTimeout(r, 2_000));
     await promisify(execFile)('bash', [join(repoRoot, 'hack/devenv/up.sh')], { cwd: repoRoot });
 
@@ -289,7 +292,9 @@ describe('the API server restarts under a running operator', () => {
         return (cm.data as Record<string, string>)['redis.conf']!.includes('maxmemory 77mb');
       },
       { timeoutMs: 60_000, intervalMs: 1_000 },
-    );
+    ).catch((err) => {
+      throw new Error(`${(err as Error).message}\n${op.logs.slice(-25).join('\n')}`);
+    });
     assert.equal(op.proc.exitCode, null, 'the same operator process');
   });
 });
