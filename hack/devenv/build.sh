@@ -53,14 +53,19 @@ build_kafka() {
 }
 
 build_neo4j() {
-  [[ -f $NEO4J_HOME/.complete ]] && return 0
+  if [[ -f $NEO4J_HOME/.complete ]]; then
+    # The launcher is ours: recompile when its source changed.
+    [[ -d $NEO4J_CLASSES ]] && return 0
+    javac -d "$NEO4J_CLASSES.tmp" -cp "$NEO4J_HOME/lib/*" "$NEO4J_SRC" && mv "$NEO4J_CLASSES.tmp" "$NEO4J_CLASSES"
+    return 0
+  fi
   need mvn "apt-get install -y maven"
   need javac "apt-get install -y openjdk-17-jdk-headless"
   log "resolving Neo4j $NEO4J_VERSION from Maven Central"
   rm -rf "$NEO4J_HOME"
   mvn -B -q -f "$DEVENV_ROOT/hack/devenv/neo4j/pom.xml" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$NEO4J_HOME/lib"
-  javac -d "$NEO4J_HOME/classes" -cp "$NEO4J_HOME/lib/*" "$DEVENV_ROOT/hack/devenv/neo4j/src/Neo4jServer.java"
+  javac -d "$NEO4J_CLASSES" -cp "$NEO4J_HOME/lib/*" "$NEO4J_SRC"
   touch "$NEO4J_HOME/.complete"
 }
 

@@ -153,7 +153,7 @@ NEO4J_PASSWORD=$(cat "$STATE/neo4j-password")
 # The launcher reads the password from its file, so it shows in neither `ps` nor a log.
 start neo4j "$NEO4J_PORT" java -Xms512m -Xmx1g \
   --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED \
-  --add-opens=java.base/sun.nio.ch=ALL-UNNAMED -cp "$NEO4J_HOME/lib/*:$NEO4J_HOME/classes" \
+  --add-opens=java.base/sun.nio.ch=ALL-UNNAMED -cp "$NEO4J_HOME/lib/*:$NEO4J_CLASSES" \
   Neo4jServer "$DATA/neo4j" "$NEO4J_PORT" "$STATE/neo4j-password" 256m
 
 start redis "$REDIS_PORT" redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
