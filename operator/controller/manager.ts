@@ -115,15 +115,18 @@ export class Manager {
     return cache;
   }
 
-  /** Registers a controller; returns the function that enqueues a key for it. */
-  register(controller: Controller): (key: string) => void {
+  /**
+   * Registers a controller; returns the function that enqueues a key for it, at once or after
+   * `delayMs` (bursts of events within the delay become one reconcile).
+   */
+  register(controller: Controller): (key: string, delayMs?: number) => void {
     const name = controller.name;
     const queue = new WorkQueue({
       onDepth: (d) => this.opts.metrics.queueDepth.set({ controller: name }, d),
       onWait: (ms) => this.opts.metrics.queueLatency.observe({ controller: name }, ms / 1000),
     });
     this.controllers.push({ controller, queue, workers: [] });
-    return (key) => queue.add(key);
+    return (key, delayMs = 0) => queue.addAfter(key, delayMs);
   }
 
   async start(): Promise<void> {

@@ -8,6 +8,9 @@ import type { EventRecorder } from '../kube/events.ts';
 import { Types } from '../kube/resources.ts';
 import { MemoryClusterReconciler } from './reconciler.ts';
 
+/** How long child events wait to be folded together before they reconcile their owner. */
+export const CHILD_EVENT_DELAY_MS = 250;
+
 const keyOf = (o: KubeObject) => `${o.metadata.namespace}/${o.metadata.name}`;
 
 /**
@@ -55,10 +58,11 @@ export function registerMemoryClusterController(
     update: (a, b) => specChanged(a, b) && enqueue(keyOf(b)),
     delete: (o) => enqueue(keyOf(o)),
   });
-  // A change to any child re-reconciles its owner: deleted or edited children come back.
+  // A change to any child re-reconciles its owner: deleted or edited children come back. The
+  // events our own applies cause arrive in bursts; a short delay folds each burst into one reconcile.
   const toOwner = (o: KubeObject) => {
     const owner = o.metadata.ownerReferences?.find((r) => r.kind === 'MemoryCluster' && r.controller);
-    if (owner) enqueue(`${o.metadata.namespace}/${owner.name}`);
+    if (owner) enqueue(`${o.metadata.namespace}/${owner.name}`, CHILD_EVENT_DELAY_MS);
   };
   for (const cache of [
     caches.statefulSets,

@@ -433,12 +433,22 @@ export class MemoryClusterReconciler implements Controller {
           .join('; ');
         this.o.events.emit(raw, 'Normal', 'TopicsUpdated', what);
       }
-      const after = isEmptyPlan(plan)
-        ? current
-        : await admin.describe(
-            effective.map((t) => t.name),
-            configKeys,
-          );
+      // After a successful plan the broker holds what each acknowledged call set, so no second
+      // describe is needed, unless a new topic's replication factor was left to the broker.
+      const after = new Map(current);
+      for (const t of plan.create) after.set(t.name, t);
+      for (const g of plan.grow) after.set(g.name, { ...after.get(g.name)!, partitions: g.partitions });
+      for (const a of plan.alterConfigs) {
+        const shape = after.get(a.name)!;
+        after.set(a.name, { ...shape, configs: { ...shape.configs, ...a.configs } });
+      }
+      if (plan.create.some((t) => t.replicationFactor < 0)) {
+        for (const [name, shape] of await admin.describe(
+          plan.create.map((t) => t.name),
+          configKeys,
+        ))
+          after.set(name, shape);
+      }
       const conflicted = new Set(
         plan.problems.filter((p) => p.reason === 'TopicConflict').map((p) => p.topic),
       );
