@@ -38,4 +38,35 @@ echo
 echo "topics on the broker:"
 kubectl get -n "$ns" mc/demo -o jsonpath='{range .status.topics[*]}  {.name} ({.partitions} partitions){"\n"}{end}'
 echo
-log "demo up: operator metrics at http://127.0.0.1:18080/metrics; stop everything with make devenv-down"
+# The runtime: gateway -> ingest -> embed as local processes on the demo cluster's topics.
+model_dir=$(bash hack/model/build-model.sh | tail -n 1)
+demo=$STATE/demo
+mkdir -p "$demo/tenant-keys"
+if [[ ! -f $demo/acme.key ]]; then
+  (umask 077 && openssl rand -hex 24 >"$demo/acme.key")
+fi
+node -e 'const c=require("node:crypto");const k=require("node:fs").readFileSync(process.argv[1],"utf8").trim();process.stdout.write("sha256:"+c.createHash("sha256").update(k).digest("hex")+"\n")' \
+  "$demo/acme.key" >"$demo/tenant-keys/acme"
+prefix=$(kubectl get -n "$ns" mc/demo -o jsonpath='{.status.topicPrefix}')
+export ENGRAM_CLUSTER=demo ENGRAM_TOPIC_PREFIX=$prefix ENGRAM_KAFKA_BROKERS=$KAFKA_BROKERS
+export ENGRAM_NEO4J_URI=$NEO4J_URI ENGRAM_NEO4J_USER=$NEO4J_USER ENGRAM_NEO4J_PASSWORD=$NEO4J_PASSWORD
+export ENGRAM_REDIS_URL=$REDIS_URL ENGRAM_MODEL_DIR=$model_dir ENGRAM_TENANT_KEYS_DIR=$demo/tenant-keys
+export ENGRAM_HTTP_PORT=18090
+port=18091
+for role in gateway ingest embed; do
+  if ! running "runtime-$role"; then
+    log "starting engram-runtime $role"
+    ENGRAM_METRICS_PORT=$port setsid node runtime/main.ts "$role" >"$LOGS/runtime-$role.log" 2>&1 </dev/null &
+    echo $! >"$PIDS/runtime-$role.pid"
+  fi
+  port=$((port + 1))
+done
+until curl -sf http://127.0.0.1:18091/readyz >/dev/null; do
+  running runtime-gateway || fail_with_log runtime-gateway "exited during start"
+  sleep 0.5
+done
+echo
+node hack/demo-pipeline.ts http://127.0.0.1:18090 "$demo/acme.key" acme "$model_dir"
+echo
+log "demo up: gateway http://127.0.0.1:18090 (tenant acme, key in $demo/acme.key), operator metrics http://127.0.0.1:18080/metrics"
+log "stop everything with: make devenv-down"

@@ -37,7 +37,7 @@ NEO4J_PORT=${ENGRAM_NEO4J_PORT:-27687}
 REDIS_PORT=${ENGRAM_REDIS_PORT:-26379}
 
 # Components in start order; down.sh stops them in reverse.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kafka neo4j redis operator)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kafka neo4j redis operator runtime-gateway runtime-ingest runtime-embed)
 
 log() { printf '[devenv %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
