@@ -3,7 +3,7 @@
  * controller (only on the leader), health and metrics endpoints, graceful shutdown.
  */
 import http from 'node:http';
-import type { KubeClient, KubeObject } from '../kube/client.ts';
+import { isConflict, type KubeClient, type KubeObject } from '../kube/client.ts';
 import { Informer, type InformerHandlers } from '../kube/informer.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import type { ResourceType } from '../kube/resources.ts';
@@ -208,6 +208,13 @@ export class Manager {
           metrics.reconciles.inc({ controller: name, result: 'success' });
         }
       } catch (err) {
+        if (isConflict(err)) {
+          // Our view was stale (someone wrote first): read the newer object and try again soon.
+          reg.queue.addAfter(key, 200);
+          metrics.reconciles.inc({ controller: name, result: 'conflict' });
+          log.debug('write conflict; reconciling again from the newer object', { controller: name, key });
+          continue;
+        }
         const delay = reg.queue.addRateLimited(key);
         metrics.reconciles.inc({ controller: name, result: 'error' });
         log.warn('reconcile failed; retrying with backoff', { controller: name, key, retryInMs: delay, err });

@@ -283,6 +283,21 @@ export class KubeClient {
     });
   }
 
+  /**
+   * PUT of the status subresource with optimistic locking: `obj.metadata.resourceVersion` must be
+   * current or the server answers 409, so a write computed from stale state never lands.
+   */
+  replaceStatus(type: ResourceType, obj: KubeObject): Promise<KubeObject> {
+    return this.request({
+      method: 'PUT',
+      path: resourcePath(type, obj.metadata.namespace, obj.metadata.name, 'status'),
+      query: { fieldManager: FIELD_MANAGER },
+      body: obj,
+      verb: 'update-status',
+      resource: type.plural,
+    });
+  }
+
   async delete(
     type: ResourceType,
     namespace: string | undefined,

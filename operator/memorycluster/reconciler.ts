@@ -107,14 +107,16 @@ export class MemoryClusterReconciler implements Controller {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const { namespace, name } = splitKey(key);
-    const raw = this.o.caches.clusters.get(namespace, name);
-    if (!raw) {
+    const cached = this.o.caches.clusters.get(namespace, name);
+    if (!cached) {
       for (const uid of this.claimed.keys())
         if (!this.o.caches.clusters.list().some((c) => c.metadata.uid === uid)) this.claimed.delete(uid);
       await this.o.kafka.release(key);
       this.externalChecks.delete(key);
       return {};
     }
+    // A copy: status writes below move it forward without touching the informer's cache.
+    const raw = structuredClone(cached);
     const parsed = memoryClusterSchema.safeParse(raw);
     if (!parsed.success) {
       // The CRD's schema should make this impossible; say so rather than guess.
@@ -132,7 +134,7 @@ export class MemoryClusterReconciler implements Controller {
     const paused =
       cluster.spec.paused === true || annotationEnabled(cluster.metadata.annotations, ANNOTATIONS.paused);
     if (paused) {
-      await this.writeStatus(raw, cluster, this.pausedObservation(cluster));
+      await this.writeStatus(raw, this.pausedObservation(cluster));
       return {};
     }
     await this.syncFinalizer(cluster, raw);
@@ -197,7 +199,7 @@ export class MemoryClusterReconciler implements Controller {
         message: applyErrors.get('kafka')!,
       };
     }
-    const status = await this.writeStatus(raw, cluster, observation);
+    const status = await this.writeStatus(raw, observation);
     const ready = findCondition(status.conditions, CONDITION_TYPES.ready)?.status === 'True';
     return { requeueAfterMs: ready ? this.o.pollIntervalMs : Math.min(this.o.pollIntervalMs, 10_000) };
   }
@@ -414,7 +416,7 @@ export class MemoryClusterReconciler implements Controller {
         // Claim the names in status BEFORE creating them: a crash between create and the final
         // status write must not make our own topics look foreign on the next reconcile.
         this.claimed.set(uid, new Set([...managed, ...unclaimed.map((t) => t.name)]));
-        await this.claimTopics(raw, cluster, this.claimedList(uid, effective, previous, current));
+        await this.claimTopics(raw, this.claimedList(uid, effective, previous, current));
       }
       if (!isEmptyPlan(plan)) {
         await admin.create(plan.create);
@@ -523,19 +525,25 @@ export class MemoryClusterReconciler implements Controller {
       });
   }
 
-  private async claimTopics(raw: KubeObject, cluster: MemoryCluster, topics: TopicStatus[]): Promise<void> {
-    const status = { ...((raw.status as MemoryClusterStatus | undefined) ?? {}), topics };
-    await this.o.client.apply(
-      Types.MemoryCluster,
-      {
-        apiVersion: 'engram.dev/v1alpha1',
-        kind: 'MemoryCluster',
-        metadata: { name: cluster.metadata.name, namespace: cluster.metadata.namespace },
-        status,
-      } as unknown as KubeObject,
-      { subresource: 'status' },
-    );
-    raw.status = status;
+  private async claimTopics(raw: KubeObject, topics: TopicStatus[]): Promise<void> {
+    await this.updateStatus(raw, { ...((raw.status as MemoryClusterStatus | undefined) ?? {}), topics });
+  }
+
+  /**
+   * Writes status with optimistic locking against the object it was computed from, and moves
+   * `raw` to the stored result. A write from stale state (a lagging cache, or a killed process's
+   * request landing late) is refused with 409 instead of erasing newer status, such as topic claims.
+   */
+  private async updateStatus(raw: KubeObject, status: MemoryClusterStatus): Promise<void> {
+    const updated = await this.o.client.replaceStatus(Types.MemoryCluster, {
+      apiVersion: 'engram.dev/v1alpha1',
+      kind: 'MemoryCluster',
+      metadata: { ...raw.metadata, managedFields: undefined },
+      spec: raw.spec,
+      status,
+    } as unknown as KubeObject);
+    raw.metadata.resourceVersion = updated.metadata.resourceVersion;
+    raw.status = updated.status;
   }
 
   private async storeHealth(
@@ -690,26 +698,13 @@ export class MemoryClusterReconciler implements Controller {
   }
 
   /** Computes status and writes it through the status subresource only when it changed. */
-  private async writeStatus(
-    raw: KubeObject,
-    cluster: MemoryCluster,
-    o: ClusterObservation,
-  ): Promise<MemoryClusterStatus> {
-    const previous = cluster.status;
+  private async writeStatus(raw: KubeObject, o: ClusterObservation): Promise<MemoryClusterStatus> {
+    const previous = raw.status as MemoryClusterStatus | undefined;
     const next = computeClusterStatus(previous, o, new Date());
     if (!firstDrift(next, previous ?? {}) && !firstDrift(previous ?? {}, next)) return next;
     this.emitTransitions(raw, previous, next);
     try {
-      await this.o.client.apply(
-        Types.MemoryCluster,
-        {
-          apiVersion: 'engram.dev/v1alpha1',
-          kind: 'MemoryCluster',
-          metadata: { name: cluster.metadata.name, namespace: cluster.metadata.namespace },
-          status: next,
-        } as unknown as KubeObject,
-        { subresource: 'status' },
-      );
+      await this.updateStatus(raw, next);
     } catch (err) {
       if (err instanceof KubeApiError && err.code === 404) return next;
       throw err;
