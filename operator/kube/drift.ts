@@ -3,37 +3,13 @@
  * (labels, sidecars, server defaults) are ignored, so an unchanged world needs no write and
  * the operator never fights other managers over fields it does not set.
  */
-
-const QUANTITY = /^[0-9]+(\.[0-9]+)?([numkMGTPE]|[KMGTPE]i)?$/;
-const QUANTITY_FACTOR: Readonly<Record<string, number>> = {
-  '': 1,
-  n: 1e-9,
-  u: 1e-6,
-  m: 1e-3,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  P: 1e15,
-  E: 1e18,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-  Pi: 2 ** 50,
-  Ei: 2 ** 60,
-};
-
-function quantityValue(s: string): number {
-  const m = /^([0-9.]+)(.*)$/.exec(s)!;
-  return Number(m[1]) * (QUANTITY_FACTOR[m[2]!] ?? Number.NaN);
-}
+import { isQuantity, quantityToBytes } from './quantity.ts';
 
 /** The API server canonicalises quantities ("1024Mi" is stored as "1Gi"): compare by value. */
 function sameLeaf(want: unknown, have: unknown): boolean {
   if (want === have) return true;
-  if (typeof want === 'string' && typeof have === 'string' && QUANTITY.test(want) && QUANTITY.test(have)) {
-    return quantityValue(want) === quantityValue(have);
+  if (typeof want === 'string' && typeof have === 'string' && isQuantity(want) && isQuantity(have)) {
+    return quantityToBytes(want) === quantityToBytes(have);
   }
   return false;
 }

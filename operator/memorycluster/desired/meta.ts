@@ -1,5 +1,6 @@
 /** Names, labels, owner references and hardened defaults shared by every child of a MemoryCluster. */
 
+import { createHash } from 'node:crypto';
 import type { MemoryCluster } from '../../api/memorycluster.ts';
 import { API_VERSION, LABEL_VALUES, LABELS } from '../../api/wellknown.ts';
 import type { KubeObject, OwnerReference } from '../../kube/client.ts';
@@ -94,3 +95,7 @@ export function normalizeResources(r: {
     ...(r.limits ? { limits: norm(r.limits) } : {}),
   };
 }
+
+/** Short hash of a ConfigMap's data: a pod template annotation, so a config change rolls the pods. */
+export const configHash = (config: KubeObject): string =>
+  createHash('sha256').update(JSON.stringify(config.data)).digest('hex').slice(0, 16);

@@ -1,19 +1,17 @@
 /** Desired state of a managed Neo4j: pure builders, cluster in, objects out. */
-import { createHash } from 'node:crypto';
 import { DEFAULT_MANAGED_NEO4J } from '../../api/defaults.ts';
 import type { MemoryCluster } from '../../api/memorycluster.ts';
 import type { KubeObject } from '../../kube/client.ts';
+import { bytesToMebibytes, quantityToBytes } from '../../kube/quantity.ts';
+import { childMeta, childName, configHash, normalizeResources } from './meta.ts';
 import {
-  childMeta,
-  childName,
-  containerSecurityContext,
-  normalizeResources,
-  podSecurityContext,
-  selectorLabels,
-  spreadOverNodes,
-} from './meta.ts';
-import { bytesToMebibytes, quantityToBytes } from './quantity.ts';
-import { credentialsEnv, managedCredentials, storeNetworkPolicy, storePdb, storeServices } from './store.ts';
+  buildStoreStatefulSet,
+  credentialsEnv,
+  managedCredentials,
+  storeNetworkPolicy,
+  storePdb,
+  storeServices,
+} from './store.ts';
 
 export const NEO4J_BOLT_PORT = 7687;
 const NEO4J_UID = 7474;
@@ -58,80 +56,45 @@ export function buildNeo4jStatefulSet(
   m: ManagedNeo4j,
   config: KubeObject,
 ): KubeObject {
-  const name = childName(cluster, 'neo4j');
-  const selector = selectorLabels(cluster, 'neo4j');
-  const meta = childMeta(cluster, name, 'neo4j');
-  const configHash = createHash('sha256').update(JSON.stringify(config.data)).digest('hex').slice(0, 16);
-  const resources = normalizeResources(m.resources ?? DEFAULT_MANAGED_NEO4J.resources);
   const tcp = { tcpSocket: { port: 'bolt' } };
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: meta,
-    spec: {
-      serviceName: `${name}-headless`,
-      replicas: m.replicas ?? DEFAULT_MANAGED_NEO4J.replicas,
-      podManagementPolicy: 'Parallel',
-      selector: { matchLabels: selector },
-      updateStrategy: { type: 'RollingUpdate' },
-      template: {
-        metadata: {
-          labels: meta.labels,
-          // A changed neo4j.conf (memory settings) rolls the pods.
-          annotations: { 'engram.dev/config-hash': configHash },
-        },
-        spec: {
-          automountServiceAccountToken: false,
-          securityContext: podSecurityContext(NEO4J_UID),
-          affinity: spreadOverNodes(selector),
-          terminationGracePeriodSeconds: 120,
-          containers: [
-            {
-              name: 'neo4j',
-              image: m.image ?? DEFAULT_MANAGED_NEO4J.image,
-              imagePullPolicy: m.imagePullPolicy ?? 'IfNotPresent',
-              ports: [{ name: 'bolt', containerPort: NEO4J_BOLT_PORT, protocol: 'TCP' }],
-              env: [
-                { name: 'NEO4J_CONF', value: '/config' },
-                ...credentialsEnv(managedCredentials(cluster, 'neo4j'), 'NEO4J_USERNAME', 'NEO4J_PASSWORD'),
-                { name: 'NEO4J_AUTH', value: '$(NEO4J_USERNAME)/$(NEO4J_PASSWORD)' },
-              ],
-              resources,
-              securityContext: containerSecurityContext,
-              startupProbe: { ...tcp, periodSeconds: 5, failureThreshold: 120 },
-              readinessProbe: { ...tcp, periodSeconds: 10, failureThreshold: 3 },
-              livenessProbe: { ...tcp, periodSeconds: 20, failureThreshold: 6 },
-              volumeMounts: [
-                { name: 'data', mountPath: '/data' },
-                { name: 'config', mountPath: '/config', readOnly: true },
-                { name: 'logs', mountPath: '/logs' },
-                { name: 'run', mountPath: '/run/neo4j' },
-                { name: 'tmp', mountPath: '/tmp' },
-              ],
-            },
-          ],
-          volumes: [
-            { name: 'config', configMap: { name: config.metadata.name } },
-            { name: 'logs', emptyDir: {} },
-            { name: 'run', emptyDir: {} },
-            { name: 'tmp', emptyDir: {} },
-          ],
-        },
-      },
-      volumeClaimTemplates: [
-        {
-          apiVersion: 'v1',
-          kind: 'PersistentVolumeClaim',
-          metadata: { name: 'data', labels: selector },
-          spec: {
-            accessModes: ['ReadWriteOnce'],
-            ...(m.storage?.storageClassName ? { storageClassName: m.storage.storageClassName } : {}),
-            resources: { requests: { storage: m.storage?.size ?? DEFAULT_MANAGED_NEO4J.storage.size } },
-          },
-        },
+  return buildStoreStatefulSet(cluster, 'neo4j', {
+    replicas: m.replicas ?? DEFAULT_MANAGED_NEO4J.replicas,
+    uid: NEO4J_UID,
+    storage: m.storage,
+    defaultStorageSize: DEFAULT_MANAGED_NEO4J.storage.size,
+    parallel: true,
+    terminationGracePeriodSeconds: 120,
+    // A changed neo4j.conf (memory settings) rolls the pods.
+    annotations: { 'engram.dev/config-hash': configHash(config) },
+    container: {
+      name: 'neo4j',
+      image: m.image ?? DEFAULT_MANAGED_NEO4J.image,
+      imagePullPolicy: m.imagePullPolicy ?? 'IfNotPresent',
+      ports: [{ name: 'bolt', containerPort: NEO4J_BOLT_PORT, protocol: 'TCP' }],
+      env: [
+        { name: 'NEO4J_CONF', value: '/config' },
+        ...credentialsEnv(managedCredentials(cluster, 'neo4j'), 'NEO4J_USERNAME', 'NEO4J_PASSWORD'),
+        { name: 'NEO4J_AUTH', value: '$(NEO4J_USERNAME)/$(NEO4J_PASSWORD)' },
+      ],
+      resources: normalizeResources(m.resources ?? DEFAULT_MANAGED_NEO4J.resources),
+      startupProbe: { ...tcp, periodSeconds: 5, failureThreshold: 120 },
+      readinessProbe: { ...tcp, periodSeconds: 10, failureThreshold: 3 },
+      livenessProbe: { ...tcp, periodSeconds: 20, failureThreshold: 6 },
+      volumeMounts: [
+        { name: 'data', mountPath: '/data' },
+        { name: 'config', mountPath: '/config', readOnly: true },
+        { name: 'logs', mountPath: '/logs' },
+        { name: 'run', mountPath: '/run/neo4j' },
+        { name: 'tmp', mountPath: '/tmp' },
       ],
     },
-  };
+    volumes: [
+      { name: 'config', configMap: { name: config.metadata.name } },
+      { name: 'logs', emptyDir: {} },
+      { name: 'run', emptyDir: {} },
+      { name: 'tmp', emptyDir: {} },
+    ],
+  });
 }
 
 /** Everything a managed Neo4j needs, in apply order (credentials Secret handled separately). */

@@ -1,19 +1,17 @@
 /** Desired state of a managed Redis: pure builders, cluster in, objects out. */
-import { createHash } from 'node:crypto';
 import { DEFAULT_MANAGED_REDIS } from '../../api/defaults.ts';
 import type { MemoryCluster } from '../../api/memorycluster.ts';
 import type { KubeObject } from '../../kube/client.ts';
+import { bytesToMebibytes, quantityToBytes } from '../../kube/quantity.ts';
+import { childMeta, childName, configHash, normalizeResources } from './meta.ts';
 import {
-  childMeta,
-  childName,
-  containerSecurityContext,
-  normalizeResources,
-  podSecurityContext,
-  selectorLabels,
-  spreadOverNodes,
-} from './meta.ts';
-import { bytesToMebibytes, quantityToBytes } from './quantity.ts';
-import { credentialsEnv, managedCredentials, storeNetworkPolicy, storePdb, storeServices } from './store.ts';
+  buildStoreStatefulSet,
+  credentialsEnv,
+  managedCredentials,
+  storeNetworkPolicy,
+  storePdb,
+  storeServices,
+} from './store.ts';
 
 export const REDIS_PORT = 6379;
 const REDIS_UID = 999;
@@ -55,70 +53,39 @@ export function buildRedisStatefulSet(
   m: ManagedRedis,
   config: KubeObject,
 ): KubeObject {
-  const name = childName(cluster, 'redis');
-  const selector = selectorLabels(cluster, 'redis');
-  const meta = childMeta(cluster, name, 'redis');
-  const configHash = createHash('sha256').update(JSON.stringify(config.data)).digest('hex').slice(0, 16);
   const ping = { exec: { command: ['sh', '-c', 'redis-cli -p 6379 ping | grep -q PONG'] } };
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: meta,
-    spec: {
-      serviceName: `${name}-headless`,
-      replicas: m.replicas ?? DEFAULT_MANAGED_REDIS.replicas,
-      selector: { matchLabels: selector },
-      updateStrategy: { type: 'RollingUpdate' },
-      template: {
-        metadata: { labels: meta.labels, annotations: { 'engram.dev/config-hash': configHash } },
-        spec: {
-          automountServiceAccountToken: false,
-          securityContext: podSecurityContext(REDIS_UID),
-          affinity: spreadOverNodes(selector),
-          containers: [
-            {
-              name: 'redis',
-              image: m.image ?? DEFAULT_MANAGED_REDIS.image,
-              imagePullPolicy: m.imagePullPolicy ?? 'IfNotPresent',
-              command: ['redis-server', '/config/redis.conf', '--requirepass', '$(REDIS_PASSWORD)'],
-              ports: [{ name: 'redis', containerPort: REDIS_PORT, protocol: 'TCP' }],
-              env: [
-                ...credentialsEnv(managedCredentials(cluster, 'redis'), 'REDIS_USERNAME', 'REDIS_PASSWORD'),
-                // redis-cli in the probes reads the password from here, never from its arguments.
-                { name: 'REDISCLI_AUTH', value: '$(REDIS_PASSWORD)' },
-              ],
-              resources: normalizeResources(m.resources ?? DEFAULT_MANAGED_REDIS.resources),
-              securityContext: containerSecurityContext,
-              startupProbe: { ...ping, periodSeconds: 2, failureThreshold: 60 },
-              readinessProbe: { ...ping, periodSeconds: 5, failureThreshold: 3 },
-              livenessProbe: { tcpSocket: { port: 'redis' }, periodSeconds: 10, failureThreshold: 6 },
-              volumeMounts: [
-                { name: 'data', mountPath: '/data' },
-                { name: 'config', mountPath: '/config', readOnly: true },
-                { name: 'tmp', mountPath: '/tmp' },
-              ],
-            },
-          ],
-          volumes: [
-            { name: 'config', configMap: { name: config.metadata.name } },
-            { name: 'tmp', emptyDir: {} },
-          ],
-        },
-      },
-      volumeClaimTemplates: [
-        {
-          apiVersion: 'v1',
-          kind: 'PersistentVolumeClaim',
-          metadata: { name: 'data', labels: selector },
-          spec: {
-            accessModes: ['ReadWriteOnce'],
-            ...(m.storage?.storageClassName ? { storageClassName: m.storage.storageClassName } : {}),
-            resources: { requests: { storage: m.storage?.size ?? DEFAULT_MANAGED_REDIS.storage.size } },
-          },
-        },
+  return buildStoreStatefulSet(cluster, 'redis', {
+    replicas: m.replicas ?? DEFAULT_MANAGED_REDIS.replicas,
+    uid: REDIS_UID,
+    storage: m.storage,
+    defaultStorageSize: DEFAULT_MANAGED_REDIS.storage.size,
+    annotations: { 'engram.dev/config-hash': configHash(config) },
+    container: {
+      name: 'redis',
+      image: m.image ?? DEFAULT_MANAGED_REDIS.image,
+      imagePullPolicy: m.imagePullPolicy ?? 'IfNotPresent',
+      command: ['redis-server', '/config/redis.conf', '--requirepass', '$(REDIS_PASSWORD)'],
+      ports: [{ name: 'redis', containerPort: REDIS_PORT, protocol: 'TCP' }],
+      env: [
+        ...credentialsEnv(managedCredentials(cluster, 'redis'), 'REDIS_USERNAME', 'REDIS_PASSWORD'),
+        // redis-cli in the probes reads the password from here, never from its arguments.
+        { name: 'REDISCLI_AUTH', value: '$(REDIS_PASSWORD)' },
+      ],
+      resources: normalizeResources(m.resources ?? DEFAULT_MANAGED_REDIS.resources),
+      startupProbe: { ...ping, periodSeconds: 2, failureThreshold: 60 },
+      readinessProbe: { ...ping, periodSeconds: 5, failureThreshold: 3 },
+      livenessProbe: { tcpSocket: { port: 'redis' }, periodSeconds: 10, failureThreshold: 6 },
+      volumeMounts: [
+        { name: 'data', mountPath: '/data' },
+        { name: 'config', mountPath: '/config', readOnly: true },
+        { name: 'tmp', mountPath: '/tmp' },
       ],
     },
-  };
+    volumes: [
+      { name: 'config', configMap: { name: config.metadata.name } },
+      { name: 'tmp', emptyDir: {} },
+    ],
+  });
 }
 
 export function buildRedisChildren(cluster: MemoryCluster, m: ManagedRedis): KubeObject[] {

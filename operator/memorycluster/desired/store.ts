@@ -4,7 +4,15 @@ import { DEFAULT_CREDENTIAL_KEYS } from '../../api/defaults.ts';
 import type { MemoryCluster } from '../../api/memorycluster.ts';
 import { LABELS } from '../../api/wellknown.ts';
 import type { KubeObject } from '../../kube/client.ts';
-import { type Component, childMeta, childName, selectorLabels } from './meta.ts';
+import {
+  type Component,
+  childMeta,
+  childName,
+  containerSecurityContext,
+  podSecurityContext,
+  selectorLabels,
+  spreadOverNodes,
+} from './meta.ts';
 
 /** Label on the operator's own pods; NetworkPolicies admit it next to the cluster's workers. */
 export const OPERATOR_POD_LABELS = { [LABELS.name]: 'engram-operator' } as const;
@@ -134,4 +142,67 @@ export function credentialsEnv(ref: CredentialsRef, userVar: string, passwordVar
     { name: userVar, valueFrom: { secretKeyRef: { name: ref.name, key: ref.usernameKey } } },
     { name: passwordVar, valueFrom: { secretKeyRef: { name: ref.name, key: ref.passwordKey } } },
   ];
+}
+
+export interface StoreStatefulSetParts {
+  replicas: number;
+  /** Pod and file-system owner the image runs as. */
+  uid: number;
+  storage: { size?: string; storageClassName?: string } | undefined;
+  defaultStorageSize: string;
+  /** The store's container; securityContext is set here, the same for every store. */
+  container: Record<string, unknown>;
+  volumes: Array<Record<string, unknown>>;
+  /** Pod template annotations, e.g. a config hash whose change rolls the pods. */
+  annotations?: Record<string, string>;
+  parallel?: boolean;
+  terminationGracePeriodSeconds?: number;
+}
+
+/** The StatefulSet every managed store runs in: hardened pods, spread over nodes, one data volume. */
+export function buildStoreStatefulSet(
+  cluster: MemoryCluster,
+  component: Component,
+  parts: StoreStatefulSetParts,
+): KubeObject {
+  const name = childName(cluster, component);
+  const selector = selectorLabels(cluster, component);
+  const meta = childMeta(cluster, name, component);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: meta,
+    spec: {
+      serviceName: `${name}-headless`,
+      replicas: parts.replicas,
+      ...(parts.parallel ? { podManagementPolicy: 'Parallel' } : {}),
+      selector: { matchLabels: selector },
+      updateStrategy: { type: 'RollingUpdate' },
+      template: {
+        metadata: { labels: meta.labels, ...(parts.annotations ? { annotations: parts.annotations } : {}) },
+        spec: {
+          automountServiceAccountToken: false,
+          securityContext: podSecurityContext(parts.uid),
+          affinity: spreadOverNodes(selector),
+          ...(parts.terminationGracePeriodSeconds
+            ? { terminationGracePeriodSeconds: parts.terminationGracePeriodSeconds }
+            : {}),
+          containers: [{ ...parts.container, securityContext: containerSecurityContext }],
+          volumes: parts.volumes,
+        },
+      },
+      volumeClaimTemplates: [
+        {
+          apiVersion: 'v1',
+          kind: 'PersistentVolumeClaim',
+          metadata: { name: 'data', labels: selector },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            ...(parts.storage?.storageClassName ? { storageClassName: parts.storage.storageClassName } : {}),
+            resources: { requests: { storage: parts.storage?.size ?? parts.defaultStorageSize } },
+          },
+        },
+      ],
+    },
+  };
 }

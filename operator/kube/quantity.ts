@@ -1,7 +1,9 @@
-/** Kubernetes quantities (binary and decimal suffixes) to bytes and back, for memory settings. */
+/** Kubernetes quantities (binary and decimal suffixes) as numbers, and back to whole MiB. */
 
 const SUFFIX: Readonly<Record<string, number>> = {
   '': 1,
+  n: 1e-9,
+  u: 1e-6,
   k: 1e3,
   M: 1e6,
   G: 1e9,
@@ -16,6 +18,9 @@ const SUFFIX: Readonly<Record<string, number>> = {
   Ei: 2 ** 60,
   m: 1e-3,
 };
+
+/** Whether a string is a Kubernetes quantity in the forms this operator writes and reads. */
+export const isQuantity = (s: string): boolean => /^[0-9]+(\.[0-9]+)?([numkMGTPE]|[KMGTPE]i)?$/.test(s);
 
 export function quantityToBytes(q: string | number): number {
   if (typeof q === 'number') return q;
