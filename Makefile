@@ -1,6 +1,8 @@
 # Engram: the verbs. Every target runs on Node 24 from node_modules (see package.json).
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# kafkajs 2.2.4 schedules a negative timeout on Node >= 24: harmless, but it floods test output.
+export NODE_OPTIONS := --disable-warning=TimeoutNegativeWarning
 
 UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'hack/**/*.test.ts'
 INTEGRATION_TESTS := 'test/**/*.test.ts'
