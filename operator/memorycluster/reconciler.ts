@@ -249,9 +249,15 @@ export class MemoryClusterReconciler implements Controller {
     const next = wants
       ? [...finalizers, FINALIZERS.topics]
       : finalizers.filter((f) => f !== FINALIZERS.topics);
-    await this.o.client.mergePatch(Types.MemoryCluster, cluster.metadata.namespace, cluster.metadata.name, {
-      metadata: { finalizers: next, resourceVersion: raw.metadata.resourceVersion },
-    });
+    const patched = await this.o.client.mergePatch(
+      Types.MemoryCluster,
+      cluster.metadata.namespace,
+      cluster.metadata.name,
+      { metadata: { finalizers: next, resourceVersion: raw.metadata.resourceVersion } },
+    );
+    // Later writes in this reconcile are locked against the object as it is now.
+    raw.metadata.resourceVersion = patched.metadata.resourceVersion;
+    raw.metadata.finalizers = next;
   }
 
   /** Deletion: children go by garbage collection; topics only under policy Delete, with a timeout. */
