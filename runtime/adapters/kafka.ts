@@ -115,7 +115,14 @@ export class KafkaConsumerTransport implements ConsumerTransport {
       autoCommit: true,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: options.partitionsConcurrently,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isStale }) => {
+      eachBatch: async ({
+        batch,
+        resolveOffset,
+        heartbeat,
+        commitOffsetsIfNecessary,
+        uncommittedOffsets,
+        isStale,
+      }) => {
         const messages: InboundMessage[] = batch.messages.map((m) => ({
           topic: batch.topic,
           partition: batch.partition,
@@ -131,7 +138,12 @@ export class KafkaConsumerTransport implements ConsumerTransport {
           {
             resolveOffset,
             heartbeat,
-            commit: () => commitOffsetsIfNecessary(),
+            // Without offsets, commitOffsetsIfNecessary only commits on an interval or threshold.
+            commit: async () => {
+              const offsets = uncommittedOffsets();
+              if (offsets.topics.some((t) => t.partitions.length > 0))
+                await commitOffsetsIfNecessary(offsets);
+            },
             isStale,
           },
         );

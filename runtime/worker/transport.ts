@@ -33,7 +33,7 @@ export interface BatchControl {
   resolveOffset(offset: string): void;
   /** Keeps the group membership alive during long work; throws when the group is rebalancing. */
   heartbeat(): Promise<void>;
-  /** Commits resolved offsets now (otherwise they are committed when the batch returns). */
+  /** Commits every resolved offset not yet committed, now; throws when the broker refuses. */
   commit(): Promise<void>;
   /** True once this partition was revoked or seeked: its offsets must not be resolved any more. */
   isStale(): boolean;

@@ -169,6 +169,7 @@ export class Worker<T> {
         if (batchAbort.signal.aborted) return;
         await this.#runGroup(group, batchAbort.signal, complete);
       });
+      rebalance ??= await this.#commit(control);
     } finally {
       clearInterval(heartbeat);
       this.#stop.signal.removeEventListener('abort', onStop);
@@ -177,6 +178,13 @@ export class Worker<T> {
       const next = lastResolved === undefined ? BigInt(batch.messages[0]!.offset) : BigInt(lastResolved) + 1n;
       const lag = BigInt(batch.highWatermark) - next;
       metrics.lag.set({ ...labels, partition: String(batch.partition) }, Number(lag < 0n ? 0n : lag));
+      log.debug('batch done', {
+        partition: batch.partition,
+        messages: batch.messages.length,
+        pending: tracker.pending,
+        lag: Number(lag),
+        ms: Math.round(performance.now() - started),
+      });
     }
     if (!tracker.allDone) {
       log.info('batch left unfinished; the rest will be redelivered', {
@@ -187,6 +195,35 @@ export class Worker<T> {
       });
     }
     if (rebalance) throw rebalance;
+  }
+
+  /**
+   * Commits what the batch resolved before returning. kafkajs commits after a batch too, but
+   * drops a commit that fails (broker restarting) and only retries it with the next batch: on an
+   * idle partition the group's lag would stay stale, and the HPA would scale on it. Retried until
+   * it lands, the partition is revoked, or the worker stops (then at most three tries).
+   * Returns a rebalance error to rethrow, if the group started rebalancing meanwhile.
+   */
+  async #commit(control: BatchControl): Promise<unknown> {
+    const { settings, log, consumer } = this.#o;
+    for (let attempt = 1; !control.isStale(); attempt++) {
+      try {
+        await control.commit();
+        return undefined;
+      } catch (err) {
+        if (consumer.isRebalanceError(err)) return err;
+        if (this.#stop.signal.aborted && attempt >= 3) {
+          log.warn('could not commit before stopping; the next owner redoes the uncommitted messages', {
+            error: failureReason(err),
+          });
+          return undefined;
+        }
+        const delay = backoffDelay(attempt, settings.retryBaseMs, settings.retryMaxMs, this.#o.random);
+        log.warn('offset commit failed, retrying', { delay, error: failureReason(err) });
+        await sleep(delay);
+      }
+    }
+    return undefined;
   }
 
   /**
