@@ -93,8 +93,12 @@ export async function createPrivateBroker(): Promise<PrivateBroker> {
         ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
-      proc.stdout!.on('data', (d: Buffer) => void (output += d.toString()));
-      proc.stderr!.on('data', (d: Buffer) => void (output += d.toString()));
+      proc.stdout!.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
+      proc.stderr!.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
       await eventually(
         `private broker started (${output.slice(-300)})`,
         async () => output.includes('Kafka Server started'),
