@@ -13,6 +13,7 @@ import { effectiveTopics } from '../operator/api/defaults.ts';
 import type { MemoryCluster } from '../operator/api/memorycluster.ts';
 import { KubeClient, type KubeObject } from '../operator/kube/client.ts';
 import { Types } from '../operator/kube/resources.ts';
+import { CHILD_TYPES } from '../operator/memorycluster/controller.ts';
 import { buildNeo4jChildren } from '../operator/memorycluster/desired/neo4j.ts';
 import { buildRedisChildren } from '../operator/memorycluster/desired/redis.ts';
 import { buildGeneratedCredentials } from '../operator/memorycluster/desired/store.ts';
@@ -33,15 +34,6 @@ const kafka = new Kafka({
   logLevel: logLevel.NOTHING,
 });
 const admin = kafka.admin();
-
-const typeOf: Record<string, typeof Types.Service> = {
-  ConfigMap: Types.ConfigMap,
-  Service: Types.Service,
-  StatefulSet: Types.StatefulSet,
-  PodDisruptionBudget: Types.PodDisruptionBudget,
-  NetworkPolicy: Types.NetworkPolicy,
-  Secret: Types.Secret,
-};
 
 function clusterObject(ns: string, i: number, prefix: string): KubeObject {
   return {
@@ -73,7 +65,7 @@ function childrenOf(mc: MemoryCluster): KubeObject[] {
 
 async function countChildren(ns: string): Promise<number> {
   const counts = await Promise.all(
-    Object.values(typeOf).map(
+    CHILD_TYPES.map(
       async (t) =>
         (await client.list(t, ns, { labelSelector: 'app.kubernetes.io/managed-by=engram-operator' })).items
           .length,
@@ -112,7 +104,8 @@ async function floor(round: number): Promise<{ ms: number; objects: number; topi
   const queue = [...objects];
   await Promise.all(
     Array.from({ length: 4 }, async () => {
-      for (let o = queue.shift(); o; o = queue.shift()) await client.apply(typeOf[o.kind!]!, o);
+      for (let o = queue.shift(); o; o = queue.shift())
+        await client.apply(CHILD_TYPES.find((t) => t.kind === o.kind)!, o);
     }),
   );
   await admin.createTopics({

@@ -74,7 +74,6 @@ export class Manager {
   private resyncTimer: NodeJS.Timeout | undefined;
   private synced = false;
   private stopping = false;
-  private leading = false;
   private resolveDone!: (code: number) => void;
   /** Resolves with the exit code once the manager stopped (signal or lost lease). */
   readonly done: Promise<number>;
@@ -169,7 +168,6 @@ export class Manager {
   }
 
   private startWorkers(): void {
-    this.leading = true;
     for (const reg of this.controllers) {
       // Everything in the cache is reconciled once on start (level-triggered).
       for (let i = 0; i < this.opts.workersPerController; i++) reg.workers.push(this.worker(reg));
@@ -185,10 +183,6 @@ export class Manager {
         reg.queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`);
       }
     }
-  }
-
-  enqueueAll(): void {
-    this.resyncAll();
   }
 
   private async worker(reg: Registered): Promise<void> {
@@ -257,10 +251,6 @@ export class Manager {
       server.listen(port, host);
       this.servers.push(server);
     }
-  }
-
-  get isLeader(): boolean {
-    return this.leading;
   }
 
   /** Graceful stop: no new work, in-flight reconciles finish, lease released, servers closed. */

@@ -84,10 +84,6 @@ export class WorkQueue {
     return delay;
   }
 
-  failuresOf(key: string): number {
-    return this.failures.get(key) ?? 0;
-  }
-
   /** Clears the key's failure history after a success. */
   forget(key: string): void {
     this.failures.delete(key);

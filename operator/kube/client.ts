@@ -7,9 +7,8 @@
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
+import { FIELD_MANAGER } from '../api/wellknown.ts';
 import { type ResourceType, resourcePath } from './resources.ts';
-
-export const FIELD_MANAGER = 'engram-operator';
 
 /** Any Kubernetes object as JSON; parse it with a schema where fields matter. */
 export interface KubeObject {

@@ -5,7 +5,7 @@
  * by the client's watchdog.
  */
 import { KubeApiError, type KubeClient, type KubeObject } from './client.ts';
-import { objectKey, type ResourceType } from './resources.ts';
+import { apiVersionOf, objectKey, type ResourceType } from './resources.ts';
 
 export interface InformerHandlers {
   add?(obj: KubeObject): void;
@@ -125,7 +125,7 @@ export class Informer {
         ...(continueToken ? { continue: continueToken } : {}),
       });
       for (const item of page.items) {
-        item.apiVersion ??= this.type.group ? `${this.type.group}/${this.type.version}` : this.type.version;
+        item.apiVersion ??= apiVersionOf(this.type);
         item.kind ??= this.type.kind;
         seen.add(objectKey(item.metadata.namespace, item.metadata.name));
         this.upsert(item);

@@ -8,6 +8,16 @@ import type { EventRecorder } from '../kube/events.ts';
 import { Types } from '../kube/resources.ts';
 import { MemoryClusterReconciler } from './reconciler.ts';
 
+/** The kinds of object a MemoryCluster owns (its credentials Secrets among them). */
+export const CHILD_TYPES = [
+  Types.StatefulSet,
+  Types.Service,
+  Types.ConfigMap,
+  Types.Secret,
+  Types.PodDisruptionBudget,
+  Types.NetworkPolicy,
+] as const;
+
 /** How long child events wait to be folded together before they reconcile their owner. */
 export const CHILD_EVENT_DELAY_MS = 250;
 

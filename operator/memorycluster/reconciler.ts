@@ -25,7 +25,7 @@ import type { KafkaConnection, TopicAdmin, TopicAdminPool } from '../kafka/topic
 import { isConflict, KubeApiError, type KubeClient, type KubeObject } from '../kube/client.ts';
 import { firstDrift } from '../kube/drift.ts';
 import type { EventRecorder } from '../kube/events.ts';
-import { type ResourceType, splitKey, Types } from '../kube/resources.ts';
+import { splitKey, Types } from '../kube/resources.ts';
 import { checkNeo4j, checkRedis, type StoreCredentials } from '../stores/connectivity.ts';
 import { childName } from './desired/meta.ts';
 import { buildNeo4jChildren, NEO4J_BOLT_PORT } from './desired/neo4j.ts';
@@ -67,15 +67,6 @@ export interface MemoryClusterReconcilerOptions {
   managedKafkaAddressOverride?: string;
 }
 
-const typeOf: Record<string, ResourceType> = {
-  ConfigMap: Types.ConfigMap,
-  Service: Types.Service,
-  StatefulSet: Types.StatefulSet,
-  PodDisruptionBudget: Types.PodDisruptionBudget,
-  NetworkPolicy: Types.NetworkPolicy,
-  Secret: Types.Secret,
-};
-
 export class MemoryClusterReconciler implements Controller {
   readonly name = 'memorycluster';
   readonly primary: Cache;
@@ -87,22 +78,19 @@ export class MemoryClusterReconciler implements Controller {
    */
   private readonly claimed = new Map<string, Set<string>>();
 
+  /** The cache of each kind of child, by kind (its ResourceType comes with it). */
+  private readonly children: ReadonlyMap<string, Cache>;
+
   constructor(o: MemoryClusterReconcilerOptions) {
     this.o = o;
     this.primary = o.caches.clusters;
-  }
-
-  private cacheFor(kind: string): Cache {
-    const c = this.o.caches;
-    const map: Record<string, Cache> = {
-      ConfigMap: c.configMaps,
-      Service: c.services,
-      StatefulSet: c.statefulSets,
-      PodDisruptionBudget: c.pdbs,
-      NetworkPolicy: c.networkPolicies,
-      Secret: c.secrets,
-    };
-    return map[kind]!;
+    const c = o.caches;
+    this.children = new Map(
+      [c.configMaps, c.services, c.statefulSets, c.pdbs, c.networkPolicies, c.secrets].map((cache) => [
+        cache.type.kind,
+        cache,
+      ]),
+    );
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -229,8 +217,8 @@ export class MemoryClusterReconciler implements Controller {
 
   /** Server-side apply only when the live object lacks a desired field: no write when unchanged. */
   private async applyIfDrifted(obj: KubeObject): Promise<void> {
-    const type = typeOf[obj.kind!]!;
-    const live = this.cacheFor(obj.kind!).get(obj.metadata.namespace, obj.metadata.name);
+    const cache = this.children.get(obj.kind!)!;
+    const live = cache.get(obj.metadata.namespace, obj.metadata.name);
     if (live && obj.kind === 'StatefulSet') {
       // volumeClaimTemplates are immutable: keep what the StatefulSet was created with.
       (obj.spec as Record<string, unknown>).volumeClaimTemplates = (
@@ -238,7 +226,7 @@ export class MemoryClusterReconciler implements Controller {
       ).volumeClaimTemplates;
     }
     if (live && !firstDrift(obj, live)) return;
-    await this.o.client.apply(type, obj);
+    await this.o.client.apply(cache.type, obj);
   }
 
   private async syncFinalizer(cluster: MemoryCluster, raw: KubeObject): Promise<void> {
