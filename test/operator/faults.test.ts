@@ -2,22 +2,15 @@
 // and user mistakes (unreachable Kafka, wrong credentials, missing StorageClass) that must end
 // as condition messages saying what to do.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
 import type { KubeObject } from '../../operator/kube/client.ts';
 import { Types } from '../../operator/kube/resources.ts';
-import { repoRoot, requireDevEnv } from '../support/devenv.ts';
-import { createNamespace, deleteNamespace, installCrds, kubeClient } from '../support/kube.ts';
+import { requireDevEnv } from '../support/devenv.ts';
+import { restartStopped, stopComponent } from '../support/faults.ts';
+import { conditionOf, createNamespace, deleteNamespace, installCrds, kubeClient } from '../support/kube.ts';
 import { type OperatorProcess, startOperator } from '../support/operator.ts';
+import { deleteTopicsWithPrefix, topicsWithPrefix } from '../support/topics.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
-
-type Cond = { type: string; status: string; reason: string; message: string; observedGeneration?: number };
-const condition = (mc: KubeObject | undefined, type: string): Cond | undefined =>
-  (mc?.status as { conditions?: Cond[] } | undefined)?.conditions?.find((c) => c.type === type);
 
 const env = requireDevEnv();
 
@@ -37,27 +30,6 @@ const localKafka = (prefix: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-async function topicsWithPrefix(prefix: string): Promise<Map<string, number>> {
-  const admin = new Kafka({ brokers: env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const names = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
-    if (!names.length) return new Map();
-    const meta = await admin.fetchTopicMetadata({ topics: names });
-    return new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-async function deleteTopicsWithPrefix(prefix: string): Promise<void> {
-  const admin = new Kafka({ brokers: env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  const names = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
-  if (names.length) await admin.deleteTopics({ topics: names }).catch(() => undefined);
-  await admin.disconnect();
-}
-
 describe('operator killed with SIGKILL at random points, 20 times', () => {
   const client = kubeClient(env);
   const ns = uniqueName('e2e-kill');
@@ -69,7 +41,7 @@ describe('operator killed with SIGKILL at random points, 20 times', () => {
     await createNamespace(env, ns);
   });
   after(async () => {
-    await deleteTopicsWithPrefix(prefix);
+    await deleteTopicsWithPrefix(env, prefix);
     await deleteNamespace(env, ns);
     client.close();
   });
@@ -104,7 +76,7 @@ describe('operator killed with SIGKILL at random points, 20 times', () => {
           `${name} Ready for its latest generation`,
           async () => {
             const mc = await client.get(Types.MemoryCluster, ns, name);
-            const ready = condition(mc, 'Ready');
+            const ready = conditionOf(mc, 'Ready');
             return ready?.status === 'True' && ready.observedGeneration === mc.metadata.generation;
           },
           { timeoutMs: 90_000 },
@@ -143,7 +115,7 @@ describe('operator killed with SIGKILL at random points, 20 times', () => {
         const secret = await client.get(Types.Secret, ns, `${name}-neo4j-credentials`);
         if (firstSecret.has(name))
           assert.equal(JSON.stringify(secret.data), firstSecret.get(name), 'password never regenerated');
-        const topics = await topicsWithPrefix(`${prefix}.${name}`);
+        const topics = await topicsWithPrefix(env, `${prefix}.${name}`);
         assert.equal(topics.size, 7, `${name}: seven topics`);
         const spec = mc.spec as { kafka: { topics: { 'ingest.raw': { partitions: number } } } };
         assert.equal(topics.get(`${prefix}.${name}.ingest.raw`), spec.kafka.topics['ingest.raw'].partitions);
@@ -181,7 +153,7 @@ describe('two operator replicas with leader election', () => {
   after(async () => {
     await a?.stop('SIGKILL');
     await b?.stop('SIGKILL');
-    await deleteTopicsWithPrefix(prefix);
+    await deleteTopicsWithPrefix(env, prefix);
     await deleteNamespace(env, ns);
     client.close();
   });
@@ -203,7 +175,7 @@ describe('two operator replicas with leader election', () => {
     );
     await eventually(
       'cluster Ready',
-      async () => condition(await client.get(Types.MemoryCluster, ns, 'le'), 'Ready')?.status === 'True',
+      async () => conditionOf(await client.get(Types.MemoryCluster, ns, 'le'), 'Ready')?.status === 'True',
     );
     assert.equal(await isLeader(b), false);
     assert.ok((await writes(a)) > 0, 'the leader wrote');
@@ -247,7 +219,7 @@ describe('the control plane crashes and restarts under a running operator', () =
   });
   after(async () => {
     await op?.stop();
-    await deleteTopicsWithPrefix(prefix);
+    await deleteTopicsWithPrefix(env, prefix);
     await deleteNamespace(env, ns);
     client.close();
   });
@@ -261,26 +233,16 @@ describe('the control plane crashes and restarts under a running operator', () =
     await client.apply(Types.MemoryCluster, mc);
     await eventually(
       'Ready',
-      async () => condition(await client.get(Types.MemoryCluster, ns, 'api'), 'Ready')?.status === 'True',
+      async () => conditionOf(await client.get(Types.MemoryCluster, ns, 'api'), 'Ready')?.status === 'True',
     );
 
     // The whole control plane crashes (SIGKILL, not a drain): the API server, and with it the
     // controller-manager, scheduler and kwok, whose watches do not all survive an API server crash.
-    const state = env.ENGRAM_DEVENV_STATE ?? join(repoRoot, '.devenv');
     for (const component of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok']) {
-      const pid = Number(readFileSync(join(state, `pids/${component}.pid`), 'utf8'));
-      process.kill(-pid, 'SIGKILL');
-      await eventually(`${component} stopped`, async () => {
-        try {
-          process.kill(pid, 0);
-          return false;
-        } catch {
-          return true;
-        }
-      });
+      await stopComponent(env, component, 'SIGKILL');
     }
     await new Promise((r) => setTimeout(r, 2_000));
-    await promisify(execFile)('bash', [join(repoRoot, 'hack/devenv/up.sh')], { cwd: repoRoot });
+    await restartStopped();
 
     await eventually(
       'change reconciled after the restart',
@@ -327,7 +289,7 @@ describe('user mistakes end as conditions that say what to do', () => {
   });
   after(async () => {
     await op?.stop();
-    await deleteTopicsWithPrefix(prefix);
+    await deleteTopicsWithPrefix(env, prefix);
     await deleteNamespace(env, ns);
     client.close();
   });
@@ -335,7 +297,7 @@ describe('user mistakes end as conditions that say what to do', () => {
   const waitCondition = (name: string, type: string, status: string) =>
     eventually(`${name} ${type}=${status}`, async () => {
       const mc = await client.get(Types.MemoryCluster, ns, name);
-      const c = condition(mc, type);
+      const c = conditionOf(mc, type);
       return c?.status === status ? c : undefined;
     });
 
@@ -436,7 +398,7 @@ describe('user mistakes end as conditions that say what to do', () => {
       'cluster gone',
       async () => !(await client.getOrUndefined(Types.MemoryCluster, ns, 'keep')),
     );
-    assert.equal((await topicsWithPrefix(`${prefix}.keep`)).size, 7, 'topics kept');
+    assert.equal((await topicsWithPrefix(env, `${prefix}.keep`)).size, 7, 'topics kept');
   });
 
   it('deletion never blocks on an unreachable broker past the finalizer timeout', async () => {

@@ -1,17 +1,15 @@
 // End to end: the operator runs as a real process against the local environment's API server
 // (kwok nodes), Kafka broker and stores. Each test names the behaviour it checks.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import type { KubeObject } from '../../operator/kube/client.ts';
 import { Types } from '../../operator/kube/resources.ts';
 import { argoHealth } from '../support/argocd.ts';
-import { type DevEnv, repoRoot, requireDevEnv } from '../support/devenv.ts';
+import { requireDevEnv } from '../support/devenv.ts';
+import { restartStopped, stopComponent } from '../support/faults.ts';
 import {
+  conditionOf,
   createNamespace,
   deleteNamespace,
   installCrds,
@@ -20,11 +18,8 @@ import {
   readSample,
 } from '../support/kube.ts';
 import { type OperatorProcess, startOperator } from '../support/operator.ts';
+import { topicsWithPrefix } from '../support/topics.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
-
-type Cond = { type: string; status: string; reason: string; message: string; observedGeneration?: number };
-const condition = (mc: KubeObject | undefined, type: string): Cond | undefined =>
-  (mc?.status as { conditions?: Cond[] } | undefined)?.conditions?.find((c) => c.type === type);
 
 /** Write calls the operator made (everything but reads, watches, its Lease and Events). */
 async function writeCalls(op: OperatorProcess): Promise<number> {
@@ -57,7 +52,7 @@ describe('MemoryCluster reconciliation (production-like sample)', () => {
       `MemoryCluster Ready${generation ? ` for generation ${generation}` : ''}`,
       async () => {
         const mc = await get();
-        const ready = condition(mc, 'Ready');
+        const ready = conditionOf(mc, 'Ready');
         const gen = mc.metadata.generation!;
         const observed = (mc.status as { observedGeneration?: number }).observedGeneration;
         return ready?.status === 'True' &&
@@ -69,19 +64,7 @@ describe('MemoryCluster reconciliation (production-like sample)', () => {
       },
       { timeoutMs: 60_000 },
     );
-  // A fresh admin per look: a client that lived through a broker restart may answer from stale metadata.
-  const brokerTopics = async () => {
-    const look = kafka.admin();
-    await look.connect();
-    try {
-      const names = (await look.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
-      if (!names.length) return new Map<string, number>();
-      const meta = await look.fetchTopicMetadata({ topics: names });
-      return new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
-    } finally {
-      await look.disconnect();
-    }
-  };
+  const brokerTopics = () => topicsWithPrefix(env, prefix);
 
   before(async () => {
     await installCrds(env);
@@ -212,16 +195,16 @@ describe('MemoryCluster reconciliation (production-like sample)', () => {
     await admin.createPartitions({ topicPartitions: [{ topic: `${prefix}.dlq`, count: 6 }] });
     const mc = await eventually('TopicsReady False', async () => {
       const m = await get();
-      return condition(m, 'TopicsReady')?.status === 'False' ? m : undefined;
+      return conditionOf(m, 'TopicsReady')?.status === 'False' ? m : undefined;
     });
-    const topicsReady = condition(mc, 'TopicsReady')!;
+    const topicsReady = conditionOf(mc, 'TopicsReady')!;
     assert.equal(topicsReady.reason, 'NotSupported');
     assert.match(
       topicsReady.message,
       new RegExp(`${prefix}\\.dlq: partitions cannot decrease \\(is 6, spec asks 4\\)`),
     );
-    assert.equal(condition(mc, 'Ready')?.status, 'False');
-    assert.equal(condition(mc, 'Stalled')?.status, 'True');
+    assert.equal(conditionOf(mc, 'Ready')?.status, 'False');
+    assert.equal(conditionOf(mc, 'Stalled')?.status, 'True');
     assert.equal(argoHealth(mc).status, 'Degraded');
     await client.mergePatch(Types.MemoryCluster, ns, 'prod', {
       spec: { kafka: { topics: { dlq: { partitions: 6 } } } },
@@ -276,7 +259,7 @@ describe('MemoryCluster reconciliation (production-like sample)', () => {
 
   it('pauses: no writes while paused, says so in status, resumes after', async () => {
     await kubectl(env, 'annotate', '-n', ns, 'mc/prod', 'engram.dev/paused=true');
-    await eventually('Paused condition', async () => condition(await get(), 'Paused')?.status === 'True');
+    await eventually('Paused condition', async () => conditionOf(await get(), 'Paused')?.status === 'True');
     await client.delete(Types.ConfigMap, ns, 'prod-redis-config');
     await new Promise((r) => setTimeout(r, 5_000));
     assert.equal(
@@ -284,7 +267,7 @@ describe('MemoryCluster reconciliation (production-like sample)', () => {
       undefined,
       'not restored while paused',
     );
-    assert.equal(condition(await get(), 'Ready')?.reason, 'Paused');
+    assert.equal(conditionOf(await get(), 'Ready')?.reason, 'Paused');
     assert.equal(argoHealth(await get()).status, 'Suspended');
     await kubectl(env, 'annotate', '-n', ns, 'mc/prod', 'engram.dev/paused-');
     await eventually('config map restored', async () =>
@@ -294,24 +277,24 @@ describe('MemoryCluster reconciliation (production-like sample)', () => {
   });
 
   it('turns TopicsReady False with a clear message when the broker stops, and recovers when it returns', async () => {
-    await stopBroker(env);
+    await stopComponent(env, 'kafka', 'SIGTERM');
     try {
       const mc = await eventually(
         'TopicsReady False',
         async () => {
           const m = await get();
-          return condition(m, 'TopicsReady')?.status === 'False' ? m : undefined;
+          return conditionOf(m, 'TopicsReady')?.status === 'False' ? m : undefined;
         },
         { timeoutMs: 60_000 },
       );
-      const c = condition(mc, 'TopicsReady')!;
+      const c = conditionOf(mc, 'TopicsReady')!;
       assert.equal(c.reason, 'KafkaUnavailable');
       assert.match(
         c.message,
         new RegExp(`cannot reach Kafka at ${env.KAFKA_BROKERS.replaceAll('.', '\\.')}`),
       );
     } finally {
-      await startBroker();
+      await restartStopped();
     }
     await readyFor();
     assert.equal(op.proc.exitCode, null, 'the same operator process recovered');
@@ -361,24 +344,3 @@ describe('MemoryCluster reconciliation (production-like sample)', () => {
     );
   });
 });
-
-/** Stops the local environment's Kafka broker (SIGTERM, wait for exit). */
-async function stopBroker(env: DevEnv): Promise<void> {
-  const pid = Number(
-    readFileSync(join(env.ENGRAM_DEVENV_STATE ?? join(repoRoot, '.devenv'), 'pids/kafka.pid'), 'utf8'),
-  );
-  process.kill(-pid, 'SIGTERM');
-  await eventually('broker stopped', async () => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-}
-
-/** Starts it again through the idempotent `make devenv` script (only the broker is down). */
-async function startBroker(): Promise<void> {
-  await promisify(execFile)('bash', [join(repoRoot, 'hack/devenv/up.sh')], { cwd: repoRoot });
-}

@@ -45,3 +45,15 @@ export function readSample(file: string): KubeObject[] {
     .map((d) => d.toJS() as KubeObject | null)
     .filter((d): d is KubeObject => d !== null);
 }
+
+export interface TestCondition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+}
+
+/** A condition of an object's status, by type. */
+export const conditionOf = (obj: KubeObject | undefined, type: string): TestCondition | undefined =>
+  (obj?.status as { conditions?: TestCondition[] } | undefined)?.conditions?.find((c) => c.type === type);
