@@ -3,8 +3,9 @@ import { DEFAULT_MANAGED_NEO4J } from '../../api/defaults.ts';
 import type { MemoryCluster } from '../../api/memorycluster.ts';
 import type { KubeObject } from '../../kube/client.ts';
 import { bytesToMebibytes, quantityToBytes } from '../../kube/quantity.ts';
-import { childMeta, childName, configHash, normalizeResources } from './meta.ts';
+import { configHash, normalizeResources } from './meta.ts';
 import {
+  buildStoreConfigMap,
   buildStoreStatefulSet,
   credentialsEnv,
   managedCredentials,
@@ -42,13 +43,8 @@ export function buildNeo4jConfigMap(cluster: MemoryCluster, m: ManagedNeo4j): Ku
     'server.directories.run=/run/neo4j',
     'dbms.security.auth_enabled=true',
     'db.tx_log.rotation.retention_policy=2 days',
-  ].join('\n');
-  return {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: childMeta(cluster, `${childName(cluster, 'neo4j')}-config`, 'neo4j'),
-    data: { 'neo4j.conf': `${conf}\n` },
-  };
+  ];
+  return buildStoreConfigMap(cluster, 'neo4j', 'neo4j.conf', conf);
 }
 
 export function buildNeo4jStatefulSet(

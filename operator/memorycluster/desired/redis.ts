@@ -3,8 +3,9 @@ import { DEFAULT_MANAGED_REDIS } from '../../api/defaults.ts';
 import type { MemoryCluster } from '../../api/memorycluster.ts';
 import type { KubeObject } from '../../kube/client.ts';
 import { bytesToMebibytes, quantityToBytes } from '../../kube/quantity.ts';
-import { childMeta, childName, configHash, normalizeResources } from './meta.ts';
+import { configHash, normalizeResources } from './meta.ts';
 import {
+  buildStoreConfigMap,
   buildStoreStatefulSet,
   credentialsEnv,
   managedCredentials,
@@ -39,13 +40,8 @@ export function buildRedisConfigMap(cluster: MemoryCluster, m: ManagedRedis): Ku
     // Tenants get ACL users (TenantMemory); the default user is the operator's and the workers'.
     'rename-command FLUSHALL ""',
     'rename-command DEBUG ""',
-  ].join('\n');
-  return {
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: childMeta(cluster, `${childName(cluster, 'redis')}-config`, 'redis'),
-    data: { 'redis.conf': `${conf}\n` },
-  };
+  ];
+  return buildStoreConfigMap(cluster, 'redis', 'redis.conf', conf);
 }
 
 export function buildRedisStatefulSet(

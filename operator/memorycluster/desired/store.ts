@@ -144,6 +144,21 @@ export function credentialsEnv(ref: CredentialsRef, userVar: string, passwordVar
   ];
 }
 
+/** A store's configuration file (`<cluster>-<component>-config`), one setting per line. */
+export function buildStoreConfigMap(
+  cluster: MemoryCluster,
+  component: Component,
+  file: string,
+  lines: string[],
+): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: childMeta(cluster, `${childName(cluster, component)}-config`, component),
+    data: { [file]: `${lines.join('\n')}\n` },
+  };
+}
+
 export interface StoreStatefulSetParts {
   replicas: number;
   /** Pod and file-system owner the image runs as. */
