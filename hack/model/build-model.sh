@@ -5,7 +5,7 @@
 #   hack/model/build-model.sh               # prints the cache dir on its last stdout line
 #   hack/model/build-model.sh --drop-venv   # then deletes the 6.5 GB export venv (CI, images)
 #
-# Output: ${XDG_CACHE_HOME:-$HOME/.cache}/engram/model-<id>/, <id> from runtime/embed/model-pin.json
+# Output: ${ENGRAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/engram}/model-<id>/, <id> from runtime/embed/model-pin.json
 # (runtime/embed/model-location.ts computes the same path). Idempotent: a complete cache dir
 # returns at once. A build goes into a temp dir beside it and is renamed into place, so an
 # interrupted build never leaves a half-written cache. Needs python3 >= 3.10 and PyPI.
@@ -24,7 +24,7 @@ repo=$(cd "$here/../.." && pwd)
 pin="$repo/runtime/embed/model-pin.json"
 id=$(sed -n 's/^ *"id": *"\([^"]*\)".*$/\1/p' "$pin")
 [[ -n "$id" ]] || { echo "build-model: no \"id\" in $pin" >&2; exit 1; }
-root="${XDG_CACHE_HOME:-$HOME/.cache}/engram"
+root="${ENGRAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/engram}"
 dest="$root/model-$id"
 
 # What decides the output. If it changes under an existing cache dir, the id must change too.

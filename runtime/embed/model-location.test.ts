@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { MODEL_ID, modelCacheDir, requireModelDir, resolveModelDir } from './model-location.ts';
 
-test('the cache dir follows XDG_CACHE_HOME, else HOME/.cache, like build-model.sh', () => {
+test('the cache dir follows ENGRAM_CACHE, else XDG_CACHE_HOME, else HOME/.cache, like build-model.sh', () => {
+  assert.equal(modelCacheDir({ ENGRAM_CACHE: '/e', XDG_CACHE_HOME: '/c' }), `/e/model-${MODEL_ID}`);
   assert.equal(modelCacheDir({ XDG_CACHE_HOME: '/c', HOME: '/h' }), `/c/engram/model-${MODEL_ID}`);
   assert.equal(modelCacheDir({ XDG_CACHE_HOME: '', HOME: '/h' }), `/h/.cache/engram/model-${MODEL_ID}`);
 });

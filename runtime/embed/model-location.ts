@@ -15,10 +15,10 @@ export const MODEL_MAX_LENGTH: number = pin.maxLength;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** `${XDG_CACHE_HOME:-$HOME/.cache}/engram/model-<id>`, as the build script computes it. */
+/** `${ENGRAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/engram}/model-<id>`, as the build script computes it. */
 export function modelCacheDir(env: Env = process.env): string {
   const cacheHome = env['XDG_CACHE_HOME'] || join(env['HOME'] || homedir(), '.cache');
-  return join(cacheHome, 'engram', `model-${MODEL_ID}`);
+  return join(env['ENGRAM_CACHE'] || join(cacheHome, 'engram'), `model-${MODEL_ID}`);
 }
 
 /** ENGRAM_MODEL_DIR when set (images ship the model there), else the build cache. */
