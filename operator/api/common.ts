@@ -1,6 +1,7 @@
 /**
- * Pieces the three kinds share: CEL rule plumbing, names, durations, quantities, secret refs,
- * resource requirements, storage, tolerations and the metav1.Condition shape.
+ * Pieces the three kinds share: CEL rule plumbing, names, secret refs, images, the cluster reference
+ * and the metav1.Condition shape. Formats with their own rules live beside: quantities.ts,
+ * durations.ts, addresses.ts, scheduling.ts, storage.ts.
  *
  * Single-field checks are written once: a zod refinement for the operator's parse and a CEL rule
  * (with a message a person can act on) for admission, both from the same regular expression.
@@ -49,18 +50,46 @@ export function celField(name: string): string {
 }
 
 /**
+ * One check of a string field, written once for both sides: `cel` for admission (with `message`),
+ * `test` for the operator's zod parse. Both must accept exactly the same strings.
+ */
+export interface StringCheck {
+  cel: string;
+  test: (v: string) => boolean;
+  message: string;
+  messageExpression?: string;
+}
+
+/** A check that `self` matches `pattern` (RE2 and JavaScript read it alike: no lookaround, ASCII classes). */
+export function matchesCheck(pattern: string, message: string): StringCheck {
+  const re = new RegExp(pattern);
+  return { cel: `self.matches(${celString(pattern)})`, test: (v) => re.test(v), message };
+}
+
+/**
+ * A string of 1..max characters passing every check, in order. Later checks are written to pass when
+ * an earlier one fails (`!self.matches(FORMAT) || ...`), so the first message is the one to act on.
+ */
+export function checkedString(max: number, ...checks: StringCheck[]) {
+  let schema = z.string().min(1).max(max);
+  for (const c of checks) schema = schema.refine(c.test, c.message);
+  return schema.meta(
+    cel(
+      ...checks.map((c) => ({
+        rule: c.cel,
+        message: c.message,
+        ...(c.messageExpression ? { messageExpression: c.messageExpression } : {}),
+      })),
+    ),
+  );
+}
+
+/**
  * A string checked against `pattern` (a RE2-compatible source without flags) both in zod and in CEL;
  * `what` names the field for the message, `hint` says what a valid value looks like.
  */
 export function patternString(opts: { pattern: string; max: number; what: string; hint: string }) {
-  const re = new RegExp(opts.pattern);
-  const message = `${opts.what} ${opts.hint}`;
-  return z
-    .string()
-    .min(1)
-    .max(opts.max)
-    .refine((v) => re.test(v), message)
-    .meta(cel({ rule: `self.matches(${celString(opts.pattern)})`, message }));
+  return checkedString(opts.max, matchesCheck(opts.pattern, `${opts.what} ${opts.hint}`));
 }
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
@@ -96,68 +125,6 @@ export function dataKey(what: string) {
   });
 }
 
-export const DURATION_PATTERN = '^([0-9]+(ms|s|m|h))+$';
-
-/** A Go-style duration ("90s", "30m", "168h"); CEL's duration() parses it for comparisons. */
-export function duration(what: string) {
-  return patternString({
-    pattern: DURATION_PATTERN,
-    max: 32,
-    what,
-    hint: 'must be a duration such as 90s, 30m or 168h (units ms, s, m, h; write days as hours)',
-  });
-}
-
-/** A positive size such as "10Gi" (storage, heap, maxmemory), checked with the quantity library. */
-export function sizeQuantity(what: string) {
-  return z
-    .string()
-    .min(1)
-    .max(32)
-    .refine((v) => /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/.test(v), `${what} must be a size`)
-    .meta(
-      cel({
-        rule: "isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",
-        message: `${what} must be a positive Kubernetes quantity such as 512Mi, 10Gi or 1Ti`,
-      }),
-    );
-}
-
-/** A resource quantity as core/v1 has it: an integer or a string ("500m", "2Gi", 2). */
-export const resourceQuantity = z.union([z.int().min(0), z.string().max(32)]).meta(
-  cel({
-    rule: 'isQuantity(string(self))',
-    message: 'must be a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi',
-  }),
-);
-
-/** Limits must not be lower than requests for any resource both name. */
-export const resourceRequirementsSchema = z
-  .object({
-    requests: z
-      .record(z.string().max(253), resourceQuantity)
-      .meta({ maxProperties: 16 })
-      .optional()
-      .describe('Minimum resources the container is scheduled with, e.g. {cpu: 500m, memory: 2Gi}.'),
-    limits: z
-      .record(z.string().max(253), resourceQuantity)
-      .meta({ maxProperties: 16 })
-      .optional()
-      .describe(
-        'Maximum resources the container may use. A memory limit is what the operator sizes heap and cache settings against.',
-      ),
-  })
-  .meta(
-    cel({
-      rule: '!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)',
-      message: 'resource requests must not exceed limits: lower the request or raise the limit',
-      messageExpression: celFormat(
-        'resource requests must not exceed limits (over the limit: %s): lower the request or raise the limit',
-        'self.requests.filter(k, k in self.limits && quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) > 0)',
-      ),
-    }),
-  );
-
 /** A reference to one key of a Secret in the same namespace. */
 export function secretKeyRef(purpose: string) {
   return z
@@ -183,87 +150,28 @@ export function credentialsSecretRef(purpose: string) {
     .describe(purpose);
 }
 
-/** Container image reference. */
+// The image reference grammar of the container runtimes (distribution/reference): an optional
+// registry host[:port], lowercase path components, an optional tag and an optional digest.
+const IMAGE_DOMAIN_LABEL = '[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?';
+const IMAGE_DOMAIN = `(${IMAGE_DOMAIN_LABEL}(\\.${IMAGE_DOMAIN_LABEL})*|\\[[0-9A-Fa-f:.]+\\])(:[0-9]+)?`;
+const IMAGE_COMPONENT = '[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*';
+const IMAGE_TAG = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}';
+const IMAGE_DIGEST = '[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
+export const IMAGE_PATTERN = `^(${IMAGE_DOMAIN}/)?${IMAGE_COMPONENT}(/${IMAGE_COMPONENT})*(:${IMAGE_TAG})?(@${IMAGE_DIGEST})?$`;
+
+/** Container image reference, refused here when the kubelet would refuse it (InvalidImageName). */
 export function image(purpose: string) {
   return patternString({
-    pattern: '^[^\\s]+$',
+    pattern: IMAGE_PATTERN,
     max: 512,
     what: 'image',
-    hint: 'must be an image reference without spaces, e.g. registry.example.com/team/image:1.2.3',
+    hint: 'must be an image reference such as registry.example.com/team/image:1.2.3 or image@sha256:<hex digest>: a lowercase repository path, an optional tag of letters, digits, _ . -, no spaces',
   }).describe(purpose);
 }
 
 export const imagePullPolicySchema = z
   .enum(['Always', 'IfNotPresent', 'Never'])
   .describe('When the kubelet pulls the image. Default: IfNotPresent (Always for a :latest tag).');
-
-/** Persistent storage of a managed store: volumes can grow but not shrink, and keep their class. */
-export const storageSchema = z
-  .object({
-    size: withRules(sizeQuantity('storage.size'), {
-      rule: 'quantity(self).compareTo(quantity(oldSelf)) >= 0',
-      message: 'storage size cannot shrink: keep the old size or larger',
-      messageExpression: celFormat(
-        'storage size cannot shrink (was %s, now %s): volumes cannot be made smaller; keep %s or more',
-        'oldSelf',
-        'self',
-        'oldSelf',
-      ),
-    })
-      .optional()
-      .describe(
-        'Size of each replica volume, e.g. 10Gi. Growing it expands the volumes when the StorageClass allows expansion; shrinking is refused.',
-      ),
-    storageClassName: withRules(objectName('storageClassName'), {
-      rule: 'self == oldSelf',
-      message: 'storageClassName is immutable: existing volumes keep their class',
-      messageExpression: celFormat(
-        'storageClassName is immutable (was %s, now %s): existing volumes keep their class; restore %s',
-        'oldSelf',
-        'self',
-        'oldSelf',
-      ),
-    })
-      .optional()
-      .describe('StorageClass of the volumes. Default: the cluster default StorageClass. Immutable.'),
-  })
-  .describe('Persistent volume for each replica (one PersistentVolumeClaim per pod).');
-
-export const tolerationSchema = z
-  .object({
-    key: z
-      .string()
-      .max(316)
-      .optional()
-      .describe('Taint key the toleration matches; empty with operator Exists matches every taint.'),
-    operator: z
-      .enum(['Exists', 'Equal'])
-      .optional()
-      .describe('Exists matches any value; Equal (the default) matches value.'),
-    value: z.string().max(63).optional().describe('Taint value to match when operator is Equal.'),
-    effect: z
-      .enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'])
-      .optional()
-      .describe('Taint effect to match; empty matches all effects.'),
-    tolerationSeconds: z
-      .int()
-      .min(0)
-      .max(86400 * 365)
-      .optional()
-      .describe('For NoExecute: how long the pod stays bound after the taint appears.'),
-  })
-  .meta(
-    cel({
-      rule: "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
-      message: 'a toleration with operator Exists matches any value: remove value or use operator Equal',
-    }),
-  )
-  .describe('Lets pods schedule onto nodes with a matching taint (core/v1 Toleration).');
-
-export const nodeSelectorSchema = z
-  .record(z.string().max(316), z.string().max(63))
-  .meta({ maxProperties: 16 })
-  .describe('Node labels the pods must match to be scheduled, e.g. {nvidia.com/gpu.present: "true"}.');
 
 export const CONDITION_TYPE_PATTERN =
   '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$';

@@ -5,26 +5,23 @@
 import { z } from 'zod';
 import { MODEL_VARIANTS, SASL_MECHANISMS } from '../../runtime/contract/config.ts';
 import { DEFAULT_TOPIC_PARTITIONS, TOPIC_KEYS, type TopicKey } from '../../runtime/contract/topics.ts';
+import { boltUri, bootstrapServer, httpUrl, redisUri, tlsServerName } from './addresses.ts';
 import {
   type CelRule,
   cel,
   celField,
   celFormat,
   celString,
+  checkedString,
   conditionsSchema,
   credentialsSecretRef,
-  duration,
   image,
   imagePullPolicySchema,
+  matchesCheck,
   objectMetaSchema,
   objectName,
   observedGenerationSchema,
-  patternString,
-  resourceRequirementsSchema,
   secretKeyRef,
-  sizeQuantity,
-  storageSchema,
-  withRules,
 } from './common.ts';
 import {
   DEFAULT_EMBEDDING,
@@ -34,7 +31,19 @@ import {
   DEFAULT_MANAGED_NEO4J,
   DEFAULT_MANAGED_REDIS,
   DEFAULT_RUNTIME_IMAGE,
+  PRODUCTION_REPLICATION_FACTOR,
 } from './defaults.ts';
+import { duration } from './durations.ts';
+import {
+  celDescribeMemoryLimit,
+  celEffectiveMemoryLimit,
+  celIsQuantity,
+  celIsSize,
+  resourceRequirementsSchema,
+  sizeQuantity,
+} from './quantities.ts';
+import { storageRules, storageSchema } from './storage.ts';
+import { TENANT_ID_MAX } from './tenantmemory.ts';
 import { API_VERSION, MEMORY_CLUSTER_CONDITIONS } from './wellknown.ts';
 
 const MAX_REPLICATION_FACTOR = 7;
@@ -75,23 +84,15 @@ function topicOverrideSchema(key: TopicKey) {
         .int()
         .min(1)
         .max(MAX_REPLICATION_FACTOR)
-        .meta(
-          cel({
-            rule: 'self == oldSelf',
-            message: `replicationFactor of topic ${key} is immutable: restore the old value`,
-            messageExpression: celFormat(
-              `replicationFactor of topic ${key} is immutable (was %d, now %d): the operator does not reassign replicas; restore %d`,
-              'oldSelf',
-              'self',
-              'oldSelf',
-            ),
-          }),
-        )
         .optional()
-        .describe(`Replicas of each ${key} partition; overrides spec.kafka.replicationFactor. Immutable.`),
+        .describe(
+          `Replicas of each ${key} partition; overrides spec.kafka.replicationFactor. Immutable: adding, changing or removing it may not change the replicas the topic has.`,
+        ),
       retention: duration('retention')
         .optional()
-        .describe(`How long the ${key} topic keeps messages (Kafka retention.ms), e.g. 168h.`),
+        .describe(
+          `How long the ${key} topic keeps messages (Kafka retention.ms), e.g. 168h; at most 87600h. For unlimited retention set config retention.ms: "-1" instead.`,
+        ),
       config: z
         .record(z.string().max(249), z.string().max(1024))
         .meta({ maxProperties: 32 })
@@ -144,9 +145,68 @@ function partitionsNeverDecrease(key: TopicKey): CelRule {
   };
 }
 
+const brokersExpr = (o: string) =>
+  `(has(${o}.managed.replicas) ? ${o}.managed.replicas : ${DEFAULT_MANAGED_KAFKA_REPLICAS})`;
+
+/**
+ * Effective replication factor of topics without their own override, in a kafka object (`self` or
+ * `oldSelf`): spec.kafka.replicationFactor, else min(3, brokers) for managed Kafka, else 0, meaning
+ * the broker's default.replication.factor (which admission cannot know, so any change from it counts).
+ */
+function kafkaReplicationExpr(o: string): string {
+  const b = brokersExpr(o);
+  return `(has(${o}.replicationFactor) ? ${o}.replicationFactor : has(${o}.managed) ? (${b} < ${PRODUCTION_REPLICATION_FACTOR} ? ${b} : ${PRODUCTION_REPLICATION_FACTOR}) : 0)`;
+}
+
+/** The same for messages: "3", "1 (the default for the managed brokers)", "unset (the broker default)". */
+function kafkaReplicationShown(o: string): string {
+  return `(has(${o}.replicationFactor) ? string(${o}.replicationFactor) : has(${o}.managed) ? '%d (the default: min(3, managed brokers))'.format([${kafkaReplicationExpr(o)}]) : 'unset (the broker default)')`;
+}
+
+/**
+ * The replication factor of topics without an override never changes: not by editing it, not by
+ * setting or removing it, not by changing the managed broker count it defaults from.
+ */
+function kafkaReplicationImmutable(): CelRule {
+  return {
+    rule: `${kafkaReplicationExpr('self')} == ${kafkaReplicationExpr('oldSelf')}`,
+    message:
+      'spec.kafka.replicationFactor is immutable, set, unset or defaulted: the operator does not reassign replicas of existing topics',
+    messageExpression: celFormat(
+      'spec.kafka.replicationFactor is immutable (was %s, now %s): the operator does not reassign replicas of existing topics; %s',
+      kafkaReplicationShown('oldSelf'),
+      kafkaReplicationShown('self'),
+      `has(oldSelf.replicationFactor) ? 'restore %d'.format([oldSelf.replicationFactor]) : has(oldSelf.managed) ? 'set spec.kafka.replicationFactor: %d to keep it when changing managed.replicas'.format([${kafkaReplicationExpr('oldSelf')}]) : 'leave it unset (the broker default)'`,
+    ),
+    fieldPath: '.replicationFactor',
+  };
+}
+
+/** A topic's effective replication factor never changes, whether its override is edited, added or removed. */
+function topicReplicationImmutable(key: TopicKey): CelRule {
+  const has = (o: string) =>
+    `(has(${o}.topics) && has(${o}.topics.${celField(key)}) && has(${o}.topics.${celField(key)}.replicationFactor))`;
+  const eff = (o: string) =>
+    `(${has(o)} ? ${o}.topics.${celField(key)}.replicationFactor : ${kafkaReplicationExpr(o)})`;
+  const shown = (o: string) =>
+    `(${has(o)} ? string(${o}.topics.${celField(key)}.replicationFactor) : ${kafkaReplicationExpr(o)} == 0 ? 'unset (the broker default)' : '%d (from spec.kafka)'.format([${kafkaReplicationExpr(o)}]))`;
+  return {
+    // Neither side overrides: the kafka-level rule speaks for the topic.
+    rule: `(!${has('self')} && !${has('oldSelf')}) || ${eff('self')} == ${eff('oldSelf')}`,
+    message: `replicationFactor of topic ${key} is immutable: the operator does not reassign replicas; restore the old value`,
+    messageExpression: celFormat(
+      `replicationFactor of topic ${key} is immutable (was %s, now %s): the operator does not reassign replicas; %s`,
+      shown('oldSelf'),
+      shown('self'),
+      `${has('oldSelf')} ? 'restore %d'.format([oldSelf.topics.${celField(key)}.replicationFactor]) : 'remove the override'`,
+    ),
+    fieldPath: `.topics[${celString(key)}].replicationFactor`,
+  };
+}
+
 /** A managed cluster cannot replicate a topic more times than it has brokers. */
 function replicationFitsBrokers(): CelRule {
-  const brokers = `(has(self.managed.replicas) ? self.managed.replicas : ${DEFAULT_MANAGED_KAFKA_REPLICAS})`;
+  const brokers = brokersExpr('self');
   const perTopic = TOPIC_KEYS.map((k) => {
     const t = `self.topics.${celField(k)}`;
     return `(!has(${t}) || !has(${t}.replicationFactor) || ${t}.replicationFactor <= ${brokers})`;
@@ -162,12 +222,18 @@ function replicationFitsBrokers(): CelRule {
   };
 }
 
-const hostPort = patternString({
-  pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?):[0-9]{1,5}$',
-  max: 261,
-  what: 'bootstrap server',
-  hint: 'must be host:port without a scheme, e.g. kafka-0.kafka.svc:9092',
-});
+/** Kafka's limit on topic names. */
+const KAFKA_MAX_TOPIC_NAME = 249;
+const LONGEST_TOPIC_KEY = Math.max(...TOPIC_KEYS.map((k) => k.length));
+/**
+ * The longest topic a cluster gets is a dedicated topic of a tenant with the longest id,
+ * `<topicPrefix>.tenant.<tenantId>.<topic>` (TenantMemory.spec.dedicatedTopics): the prefix must
+ * leave room for it within Kafka's 249 characters. The default prefix (engram.<namespace>.<name>,
+ * at most 111) always fits.
+ */
+const TENANT_SEGMENT = '(^|[.])tenant([.]|$)';
+export const MAX_TOPIC_PREFIX =
+  KAFKA_MAX_TOPIC_NAME - '.tenant.'.length - TENANT_ID_MAX - '.'.length - LONGEST_TOPIC_KEY;
 
 const kafkaManagedSchema = z
   .object({
@@ -188,12 +254,13 @@ const kafkaManagedSchema = z
         `CPU and memory of each broker. Default: ${describeResources(DEFAULT_MANAGED_KAFKA.resources)}.`,
       ),
   })
+  .meta(cel(...storageRules(DEFAULT_MANAGED_KAFKA.storage.size)))
   .describe("A Redpanda StatefulSet the operator runs in the MemoryCluster's namespace.");
 
 const kafkaExternalSchema = z
   .object({
     bootstrapServers: z
-      .array(hostPort)
+      .array(bootstrapServer)
       .min(1)
       .max(16)
       .describe('Brokers to bootstrap from, as host:port, e.g. [kafka-0.kafka:9092, kafka-1.kafka:9092].'),
@@ -210,9 +277,7 @@ const kafkaExternalSchema = z
           })
           .optional()
           .describe('Client certificate for mutual TLS.'),
-        serverName: z
-          .string()
-          .max(253)
+        serverName: tlsServerName
           .optional()
           .describe("Server name to verify in the brokers' certificates, when it differs from the host."),
       })
@@ -232,35 +297,37 @@ const kafkaExternalSchema = z
 
 const kafkaSchema = z
   .object({
-    topicPrefix: patternString({
-      pattern: '^[a-zA-Z0-9._-]+$',
-      max: 200,
-      what: 'topicPrefix',
-      hint: "may contain only letters, digits, '.', '_' and '-' (Kafka topic name characters)",
-    })
+    topicPrefix: checkedString(
+      KAFKA_MAX_TOPIC_NAME,
+      matchesCheck(
+        '^[a-zA-Z0-9._-]+$',
+        "topicPrefix may contain only letters, digits, '.', '_' and '-' (Kafka topic name characters)",
+      ),
+      {
+        cel: `self.size() <= ${MAX_TOPIC_PREFIX}`,
+        test: (v) => v.length <= MAX_TOPIC_PREFIX,
+        message: `topicPrefix must be at most ${MAX_TOPIC_PREFIX} characters: the longest topic name, <topicPrefix>.tenant.<tenantId of up to ${TENANT_ID_MAX}>.<topic>, must fit in Kafka's ${KAFKA_MAX_TOPIC_NAME}`,
+      },
+      {
+        // <a>.tenant.<t>.<topic> is tenant t's dedicated topic of the cluster with prefix a: a prefix
+        // with a tenant segment would make another cluster's topics the same names.
+        cel: `!self.matches(${celString(TENANT_SEGMENT)})`,
+        test: (v) => !new RegExp(TENANT_SEGMENT).test(v),
+        message:
+          "topicPrefix must not contain the segment 'tenant': <prefix>.tenant.<tenantId>.<topic> are the dedicated topics of a cluster's tenants, so this prefix could name another cluster's topics",
+      },
+    )
       .optional()
       .describe(
-        'Prefix of every topic name: <topicPrefix>.<topic>, e.g. engram.prod.ingest.raw. Default: engram.<namespace>.<name>. Immutable.',
+        `Prefix of every topic name: <topicPrefix>.<topic>, e.g. engram.prod.ingest.raw; at most ${MAX_TOPIC_PREFIX} characters so that tenant topics fit in Kafka's ${KAFKA_MAX_TOPIC_NAME}. Default: engram.<namespace>.<name>. Immutable.`,
       ),
     replicationFactor: z
       .int()
       .min(1)
       .max(MAX_REPLICATION_FACTOR)
-      .meta(
-        cel({
-          rule: 'self == oldSelf',
-          message: 'spec.kafka.replicationFactor is immutable: restore the old value',
-          messageExpression: celFormat(
-            'spec.kafka.replicationFactor is immutable (was %d, now %d): the operator does not reassign replicas; restore %d',
-            'oldSelf',
-            'self',
-            'oldSelf',
-          ),
-        }),
-      )
       .optional()
       .describe(
-        'Replicas of each partition for every topic without its own override. Default: min(3, brokers) for managed Kafka, the broker default for external Kafka. Use 3 in production; 1 only on a single broker. Immutable.',
+        'Replicas of each partition for every topic without its own override. Default: min(3, brokers) for managed Kafka, the broker default for external Kafka. Use 3 in production; 1 only on a single broker. Immutable, default included: to change managed.replicas while it is unset, set it to the replicas the topics have.',
       ),
     topics: z
       .object(topicsShape)
@@ -297,6 +364,8 @@ const kafkaSchema = z
         fieldPath: '.topicPrefix',
       },
       ...TOPIC_KEYS.map(partitionsNeverDecrease),
+      kafkaReplicationImmutable(),
+      ...TOPIC_KEYS.map(topicReplicationImmutable),
       replicationFitsBrokers(),
     ),
   )
@@ -304,10 +373,40 @@ const kafkaSchema = z
     'The Kafka-compatible log the pipeline runs on: managed (Redpanda run by the operator) or external, and the seven topics the operator creates on it.',
   );
 
+/**
+ * Replicas of a store the operator does not cluster yet: more than one would be independent servers
+ * behind one Service, each holding part of the data. Real topologies come in a later release.
+ */
+function singleReplicaRule(store: string, what: string): CelRule {
+  return {
+    rule: '!has(self.replicas) || self.replicas <= 1',
+    message: `${store}.replicas must be 1: the operator does not set up ${what} replication yet, so more replicas would be independent servers behind one Service, each holding part of the data; set replicas: 1`,
+    messageExpression: celFormat(
+      `${store}.replicas must be 1, not %d: the operator does not set up ${what} replication yet, so more replicas would be independent servers behind one Service, each holding part of the data; set replicas: 1`,
+      'self.replicas',
+    ),
+    fieldPath: '.replicas',
+  };
+}
+
+const NEO4J_LIMIT = celEffectiveMemoryLimit('self', DEFAULT_MANAGED_NEO4J.resources.limits.memory);
+
+/** Bytes of an optional Neo4j memory setting, or its default fraction of the limit. */
+function neo4jSettingBytes(field: 'heap' | 'pageCache', fraction: number): string {
+  const f = `self.memory.${field}`;
+  return `(has(self.memory) && has(${f}) ? quantity(${f}).asApproximateFloat() : quantity(${NEO4J_LIMIT}).asApproximateFloat() * ${fraction})`;
+}
+function neo4jSettingShown(field: 'heap' | 'pageCache', fraction: number): string {
+  const f = `self.memory.${field}`;
+  return `(has(self.memory) && has(${f}) ? ${f} : '${percent(fraction)} of the limit by default')`;
+}
+const neo4jSettingValid = (field: 'heap' | 'pageCache') =>
+  `(!has(self.memory) || !has(self.memory.${field}) || ${celIsSize(`self.memory.${field}`)})`;
+
 const neo4jManagedSchema = z
   .object({
     image: image(
-      `Neo4j image. Default: ${DEFAULT_MANAGED_NEO4J.image}. An enterprise image is needed for more than one replica.`,
+      `Neo4j image. Default: ${DEFAULT_MANAGED_NEO4J.image}. tenantIsolation Database needs an enterprise image.`,
     ).optional(),
     imagePullPolicy: imagePullPolicySchema.optional(),
     replicas: z
@@ -316,7 +415,7 @@ const neo4jManagedSchema = z
       .max(7)
       .optional()
       .describe(
-        'Neo4j servers (default 1). Neo4j Community runs exactly one; more need an enterprise image.',
+        'Neo4j servers: 1 (the default and, for now, the only value). The operator does not set up Neo4j clustering yet; more replicas are refused.',
       ),
     storage: storageSchema.optional(),
     resources: resourceRequirementsSchema
@@ -338,44 +437,52 @@ const neo4jManagedSchema = z
           ),
       })
       .optional()
-      .describe('Neo4j memory settings; heap + pageCache must stay below the memory limit.'),
+      .describe(
+        `Neo4j memory settings; heap + pageCache must stay below the memory limit (the default limit ${DEFAULT_MANAGED_NEO4J.resources.limits.memory} when resources is unset).`,
+      ),
     credentialsSecretRef: credentialsSecretRef(
       'Existing Secret with the neo4j user password (key password). Default: the operator generates one and never overwrites it.',
     ).optional(),
   })
   .meta(
     cel(
+      singleReplicaRule('spec.neo4j.managed', 'Neo4j'),
       {
-        rule: "!has(self.replicas) || self.replicas == 1 || (has(self.image) && self.image.contains('enterprise'))",
+        // With the defaults filled in: unset heap / page cache are fractions of the limit, and an
+        // unset resources means the default limit. No memory limit at all (resources without one): no bound.
+        rule: `${NEO4J_LIMIT} == '' || !${celIsQuantity(NEO4J_LIMIT)} || !${neo4jSettingValid('heap')} || !${neo4jSettingValid('pageCache')} || ${neo4jSettingBytes('heap', DEFAULT_MANAGED_NEO4J.heapFraction)} + ${neo4jSettingBytes('pageCache', DEFAULT_MANAGED_NEO4J.pageCacheFraction)} < quantity(${NEO4J_LIMIT}).asApproximateFloat()`,
         message:
-          'Neo4j Community runs a single server: set replicas to 1, or use a Neo4j enterprise image to run more',
-      },
-      {
-        rule: "!has(self.memory) || !has(self.resources) || !has(self.resources.limits) || !('memory' in self.resources.limits) || quantity(has(self.memory.heap) ? self.memory.heap : '0').add(quantity(has(self.memory.pageCache) ? self.memory.pageCache : '0')).isLessThan(quantity(string(self.resources.limits['memory'])))",
-        message:
-          'memory.heap + memory.pageCache must be less than resources.limits.memory: raise the limit or lower them',
+          'memory.heap + memory.pageCache must be less than resources.limits.memory (2Gi when resources is unset): raise the limit or lower them',
         messageExpression: celFormat(
           'memory.heap (%s) + memory.pageCache (%s) must be less than resources.limits.memory (%s): Neo4j needs native memory beyond both; raise the limit or lower them',
-          "has(self.memory.heap) ? self.memory.heap : '0'",
-          "has(self.memory.pageCache) ? self.memory.pageCache : '0'",
-          "self.resources.limits['memory']",
+          neo4jSettingShown('heap', DEFAULT_MANAGED_NEO4J.heapFraction),
+          neo4jSettingShown('pageCache', DEFAULT_MANAGED_NEO4J.pageCacheFraction),
+          celDescribeMemoryLimit('self', DEFAULT_MANAGED_NEO4J.resources.limits.memory),
         ),
         fieldPath: '.memory',
       },
+      ...storageRules(DEFAULT_MANAGED_NEO4J.storage.size),
     ),
   )
   .describe('A Neo4j StatefulSet run by the operator.');
 
-const boltUri = withRules(
-  z.string().min(1).max(2048),
+/**
+ * Neo4j 5's database names: 3-63 characters, ASCII letters, digits, '.' and '-', starting with a
+ * letter, not ending with '.' or '-'; names starting with "system" are reserved. Neo4j folds case,
+ * so lowercase is required here to keep the name the operator and workers use the one Neo4j reports.
+ */
+export const NEO4J_DATABASE_PATTERN = '^[a-z][a-z0-9.-]{1,61}[a-z0-9]$';
+
+const neo4jDatabaseName = checkedString(
+  63,
+  matchesCheck(
+    NEO4J_DATABASE_PATTERN,
+    "database must be a Neo4j database name: 3-63 lowercase letters, digits, '.' and '-', starting with a letter and ending with a letter or digit, e.g. neo4j or memory-prod",
+  ),
   {
-    rule: "self.matches('^(neo4j|bolt)([+]s|[+]ssc)?://')",
-    message:
-      'uri must start with neo4j://, neo4j+s://, neo4j+ssc://, bolt://, bolt+s:// or bolt+ssc://, e.g. neo4j+s://abcd1234.databases.neo4j.io',
-  },
-  {
-    rule: "!self.contains('@')",
-    message: 'uri must not carry credentials: put the user and password in credentialsSecretRef',
+    cel: "!self.startsWith('system')",
+    test: (v) => !v.startsWith('system'),
+    message: 'database names starting with system are reserved by Neo4j: choose another name',
   },
 );
 
@@ -384,9 +491,7 @@ const neo4jExternalSchema = z
     uri: boltUri.describe(
       'Bolt or neo4j URI of the server or cluster, e.g. neo4j+s://abcd1234.databases.neo4j.io.',
     ),
-    database: z
-      .string()
-      .max(63)
+    database: neo4jDatabaseName
       .optional()
       .describe(
         `Database to use. Default: ${DEFAULT_MANAGED_NEO4J.database} (with tenantIsolation Database, the per-tenant databases).`,
@@ -398,39 +503,53 @@ const neo4jExternalSchema = z
   })
   .describe('A Neo4j you run (Neo4j Aura, a self-managed cluster, ...).');
 
+const isolationExpr = (o: string) =>
+  `(has(${o}.tenantIsolation) ? ${o}.tenantIsolation : '${DEFAULT_MANAGED_NEO4J.tenantIsolation}')`;
+const isolationShown = (o: string) =>
+  `(has(${o}.tenantIsolation) ? ${o}.tenantIsolation : '${DEFAULT_MANAGED_NEO4J.tenantIsolation} (the default)')`;
+
 const neo4jSchema = z
   .object({
     tenantIsolation: z
       .enum(['Label', 'Database'])
-      .meta(
-        cel({
-          rule: 'self == oldSelf',
-          message:
-            "spec.neo4j.tenantIsolation is immutable: the tenants' data already lives in the old layout",
-          messageExpression: celFormat(
-            "spec.neo4j.tenantIsolation is immutable (was %s, now %s): the tenants' data already lives in the old layout; restore %s",
-            'oldSelf',
-            'self',
-            'oldSelf',
-          ),
-        }),
-      )
       .optional()
       .describe(
-        'How tenants are kept apart in the graph: Label (tenant property and labels, works on Community) or Database (one database per tenant, needs Enterprise or Aura). Default: Label. Immutable.',
+        `How tenants are kept apart in the graph: Label (tenant property and labels, works on Community) or Database (one database per tenant, needs Enterprise or Aura). Default: ${DEFAULT_MANAGED_NEO4J.tenantIsolation}. Immutable, set or unset.`,
       ),
     managed: neo4jManagedSchema.optional(),
     external: neo4jExternalSchema.optional(),
   })
   .meta(
-    cel({
-      rule: 'has(self.managed) != has(self.external)',
-      message: 'spec.neo4j needs exactly one of managed or external',
-      messageExpression:
-        "has(self.managed) ? 'spec.neo4j sets both managed and external: keep exactly one' : 'spec.neo4j needs one of managed (the operator runs Neo4j) or external (uri and credentials of your Neo4j)'",
-    }),
+    cel(
+      {
+        rule: 'has(self.managed) != has(self.external)',
+        message: 'spec.neo4j needs exactly one of managed or external',
+        messageExpression:
+          "has(self.managed) ? 'spec.neo4j sets both managed and external: keep exactly one' : 'spec.neo4j needs one of managed (the operator runs Neo4j) or external (uri and credentials of your Neo4j)'",
+      },
+      {
+        rule: `${isolationExpr('self')} == ${isolationExpr('oldSelf')}`,
+        message:
+          "spec.neo4j.tenantIsolation is immutable, set or unset: the tenants' data already lives in the old layout",
+        messageExpression: celFormat(
+          "spec.neo4j.tenantIsolation is immutable (was %s, now %s): the tenants' data already lives in the old layout; restore %s",
+          isolationShown('oldSelf'),
+          isolationShown('self'),
+          isolationExpr('oldSelf'),
+        ),
+        fieldPath: '.tenantIsolation',
+      },
+      {
+        rule: `!has(self.managed) || ${isolationExpr('self')} != 'Database' || (has(self.managed.image) && self.managed.image.contains('enterprise'))`,
+        message:
+          'tenantIsolation Database gives each tenant its own database, which needs Neo4j Enterprise; Neo4j Community has one user database: use tenantIsolation Label, or set spec.neo4j.managed.image to an enterprise image',
+        fieldPath: '.tenantIsolation',
+      },
+    ),
   )
   .describe('The graph store holding entities, relations and chunk vectors: managed or external Neo4j.');
+
+const REDIS_LIMIT = celEffectiveMemoryLimit('self', DEFAULT_MANAGED_REDIS.resources.limits.memory);
 
 const redisManagedSchema = z
   .object({
@@ -441,7 +560,9 @@ const redisManagedSchema = z
       .min(1)
       .max(5)
       .optional()
-      .describe('Redis servers (default 1): one primary, the rest read replicas of it.'),
+      .describe(
+        'Redis servers: 1 (the default and, for now, the only value). The operator does not set up Redis replication yet; more replicas are refused.',
+      ),
     storage: storageSchema.optional(),
     resources: resourceRequirementsSchema
       .optional()
@@ -451,7 +572,7 @@ const redisManagedSchema = z
     maxMemory: sizeQuantity('maxMemory')
       .optional()
       .describe(
-        `Redis maxmemory, e.g. 1Gi. Default: ${percent(DEFAULT_MANAGED_REDIS.maxMemoryFraction)} of the memory limit.`,
+        `Redis maxmemory, e.g. 1Gi; below the memory limit (the default limit ${DEFAULT_MANAGED_REDIS.resources.limits.memory} when resources is unset). Default: ${percent(DEFAULT_MANAGED_REDIS.maxMemoryFraction)} of the memory limit.`,
       ),
     maxMemoryPolicy: z
       .enum([
@@ -479,30 +600,23 @@ const redisManagedSchema = z
     ).optional(),
   })
   .meta(
-    cel({
-      rule: "!has(self.maxMemory) || !has(self.resources) || !has(self.resources.limits) || !('memory' in self.resources.limits) || quantity(self.maxMemory).isLessThan(quantity(string(self.resources.limits['memory'])))",
-      message: 'maxMemory must be less than resources.limits.memory: raise the limit or lower maxMemory',
-      messageExpression: celFormat(
-        'maxMemory (%s) must be less than resources.limits.memory (%s): Redis needs headroom to fork and buffer; raise the limit or lower maxMemory',
-        'self.maxMemory',
-        "self.resources.limits['memory']",
-      ),
-      fieldPath: '.maxMemory',
-    }),
+    cel(
+      singleReplicaRule('spec.redis.managed', 'Redis'),
+      {
+        // Against the limit the pod really gets: the default one when resources is unset.
+        rule: `!has(self.maxMemory) || ${REDIS_LIMIT} == '' || !${celIsSize('self.maxMemory')} || !${celIsQuantity(REDIS_LIMIT)} || quantity(self.maxMemory).isLessThan(quantity(${REDIS_LIMIT}))`,
+        message: `maxMemory must be less than resources.limits.memory (${DEFAULT_MANAGED_REDIS.resources.limits.memory} when resources is unset): raise the limit or lower maxMemory`,
+        messageExpression: celFormat(
+          'maxMemory (%s) must be less than resources.limits.memory (%s): Redis needs headroom to fork and buffer; raise the limit or lower maxMemory',
+          'self.maxMemory',
+          celDescribeMemoryLimit('self', DEFAULT_MANAGED_REDIS.resources.limits.memory),
+        ),
+        fieldPath: '.maxMemory',
+      },
+      ...storageRules(DEFAULT_MANAGED_REDIS.storage.size),
+    ),
   )
   .describe('A Redis StatefulSet run by the operator.');
-
-const redisUri = withRules(
-  z.string().min(1).max(2048),
-  {
-    rule: "self.startsWith('redis://') || self.startsWith('rediss://')",
-    message: 'uri must start with redis:// or rediss:// (TLS), e.g. rediss://cache.example.com:6380',
-  },
-  {
-    rule: "!self.contains('@')",
-    message: 'uri must not carry credentials: put the user and password in credentialsSecretRef',
-  },
-);
 
 const redisExternalSchema = z
   .object({
@@ -533,6 +647,12 @@ const redisSchema = z
   .describe(
     'The cache (embeddings by content hash, query results) and rate-limit store: managed or external Redis.',
   );
+
+/** A '..' path segment: Pod validation refuses it in a volume mount's subPath (it would leave the volume). */
+const PARENT_SEGMENT = '(^|/)[.][.](/|$)';
+const SUB_PATH_MESSAGE =
+  "modelVolume.subPath must be a relative path inside the volume: no leading '/' and no '..' segment, e.g. models/all-MiniLM-L6-v2";
+const isLocalDescendingPath = (v: string) => !v.startsWith('/') && !new RegExp(PARENT_SEGMENT).test(v);
 
 const embeddingSchema = z
   .object({
@@ -570,8 +690,17 @@ const embeddingSchema = z
         subPath: z
           .string()
           .max(253)
+          .refine((v) => isLocalDescendingPath(v), SUB_PATH_MESSAGE)
+          .meta(
+            cel({
+              rule: `!self.startsWith('/') && !self.matches(${celString(PARENT_SEGMENT)})`,
+              message: SUB_PATH_MESSAGE,
+            }),
+          )
           .optional()
-          .describe('Directory inside the volume that holds the model. Default: the volume root.'),
+          .describe(
+            "Directory inside the volume that holds the model, relative and without '..'. Default: the volume root.",
+          ),
       })
       .optional()
       .describe(
@@ -582,11 +711,7 @@ const embeddingSchema = z
 
 const extractionSchema = z
   .object({
-    endpoint: withRules(z.string().min(1).max(2048), {
-      rule: "self.startsWith('https://') || self.startsWith('http://')",
-      message:
-        'extraction.endpoint must be an http(s) URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1',
-    }).describe(
+    endpoint: httpUrl('extraction.endpoint').describe(
       'Base URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1 or http://vllm:8000/v1.',
     ),
     model: z.string().min(1).max(253).describe('Model name sent to the endpoint, e.g. gpt-4o-mini.'),

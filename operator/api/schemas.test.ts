@@ -6,9 +6,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
+import { openApiSchema } from '../../hack/crdgen-crd.ts';
+import { TOPIC_KEYS, topicName } from '../../runtime/contract/topics.ts';
+import { quantityToBytes } from '../kube/quantity.ts';
 import { celField, celFormat, celString, conditionSchema } from './common.ts';
-import { memoryClusterSchema, memoryClusterSpecSchema } from './memorycluster.ts';
-import { tenantMemorySchema, tenantMemorySpecSchema } from './tenantmemory.ts';
+import { durationToMilliseconds } from './defaults.ts';
+import { DURATION_PATTERN, durationMilliseconds, MAX_DURATION } from './durations.ts';
+import { KINDS } from './kinds.ts';
+import { MAX_TOPIC_PREFIX, memoryClusterSchema, memoryClusterSpecSchema } from './memorycluster.ts';
+import { QUANTITY_PATTERN, SIZE_PATTERN } from './quantities.ts';
+import { TENANT_ID_MAX, tenantMemorySchema, tenantMemorySpecSchema } from './tenantmemory.ts';
 import { GPU_ROLES, LAG_SCALED_ROLES, workerPoolSchema, workerPoolSpecSchema } from './workerpool.ts';
 
 const samplesDir = join(import.meta.dirname, '..', '..', 'config', 'samples');
@@ -69,13 +76,18 @@ describe('single-field checks agree with their CEL rules', () => {
   it('durations, bootstrap servers and topic prefixes', () => {
     const kafka = (k: unknown) =>
       memoryClusterSpecSchema.safeParse({ kafka: k, neo4j: { managed: {} }, redis: { managed: {} } }).success;
-    assert.equal(kafka({ external: { bootstrapServers: ['kafka-0.kafka:9092', '[::1]:9092'] } }), true);
+    assert.equal(kafka({ external: { bootstrapServers: ['kafka-0.kafka:9092', '10.0.0.1:65535'] } }), true);
+    // kafkajs splits broker addresses at ':': an IPv6 literal cannot work.
+    assert.equal(kafka({ external: { bootstrapServers: ['[::1]:9092'] } }), false);
+    assert.equal(kafka({ external: { bootstrapServers: ['kafka-0:0'] } }), false);
     assert.equal(kafka({ external: { bootstrapServers: ['kafka://kafka-0:9092'] } }), false);
     assert.equal(kafka({ external: { bootstrapServers: ['kafka-0'] } }), false);
     assert.equal(kafka({ managed: {}, topicPrefix: 'engram.prod_1-a' }), true);
     assert.equal(kafka({ managed: {}, topicPrefix: 'engram/prod' }), false);
     assert.equal(kafka({ managed: {}, topics: { dlq: { retention: '720h' } } }), true);
     assert.equal(kafka({ managed: {}, topics: { dlq: { retention: '30d' } } }), false);
+    assert.equal(kafka({ managed: {}, topics: { dlq: { retention: '0s' } } }), false);
+    assert.equal(kafka({ managed: {}, topics: { dlq: { retention: MAX_DURATION } } }), true);
   });
 
   it('conditions follow metav1.Condition', () => {
@@ -109,5 +121,61 @@ describe('CEL helpers', () => {
     assert.equal(celField('max-size'), 'max__dash__size');
     assert.equal(celField('a__b'), 'a__underscores__b');
     assert.equal(celFormat('was %d, now %d', 'oldSelf', 'self'), "'was %d, now %d'.format([oldSelf, self])");
+  });
+});
+
+describe('what admission accepts, the operator can run', () => {
+  const mantissas = ['0', '1', '7', '0.5', '1.25', '999999', '12345.678'];
+  const suffixes = ['', 'n', 'u', 'm', 'k', 'M', 'G', 'T', 'P', 'E', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei'];
+
+  it('every quantity the API admits is one the operator parses to a finite number', () => {
+    for (const pattern of [QUANTITY_PATTERN, SIZE_PATTERN]) {
+      const re = new RegExp(pattern);
+      for (const m of mantissas)
+        for (const s of suffixes) {
+          const q = `${m}${s}`;
+          if (!re.test(q)) continue;
+          const bytes = quantityToBytes(q);
+          assert.ok(Number.isFinite(bytes) && bytes >= 0, `${q} parses: ${bytes}`);
+        }
+    }
+    for (const bad of ['2e9', '1E3', '-1', '+1', '.5', '1.', '1 Gi', '1gi'])
+      assert.doesNotMatch(bad, new RegExp(QUANTITY_PATTERN), `${bad} is refused`);
+  });
+
+  it('every duration the API admits is read alike by the operator', () => {
+    for (const d of ['1ms', '90s', '30m', '1h30m', '1h30m15s250ms', '168h', MAX_DURATION, '0001h']) {
+      assert.match(d, new RegExp(DURATION_PATTERN));
+      assert.equal(durationMilliseconds(d), durationToMilliseconds(d), d);
+    }
+  });
+
+  it('the longest topic name fits in 249 characters: a dedicated topic of the longest tenant id', () => {
+    const longestKey = [...TOPIC_KEYS].sort((a, b) => b.length - a.length)[0]!;
+    const prefix = `${'p'.repeat(MAX_TOPIC_PREFIX)}.tenant.${'t'.repeat(TENANT_ID_MAX)}`;
+    assert.equal(topicName(prefix, longestKey).length, 249);
+    // The default prefix engram.<namespace (63)>.<name (40)> is within the bound.
+    assert.ok(`engram.${'n'.repeat(63)}.${'c'.repeat(40)}`.length <= MAX_TOPIC_PREFIX);
+  });
+
+  it('every integer in a spec has a maximum the operator reads exactly (zod integers stop at 2^53)', () => {
+    const unbounded: string[] = [];
+    const walk = (node: Record<string, unknown>, path: string): void => {
+      const integer = node['type'] === 'integer' || node['x-kubernetes-int-or-string'] === true;
+      if (integer && !(typeof node['maximum'] === 'number' && node['maximum'] < Number.MAX_SAFE_INTEGER))
+        unbounded.push(path);
+      for (const [k, v] of Object.entries(
+        (node['properties'] as Record<string, Record<string, unknown>>) ?? {},
+      ))
+        walk(v, `${path}.${k}`);
+      if (node['items']) walk(node['items'] as Record<string, unknown>, `${path}[]`);
+      if (typeof node['additionalProperties'] === 'object')
+        walk(node['additionalProperties'] as Record<string, unknown>, `${path}{}`);
+    };
+    for (const kind of KINDS) {
+      const root = openApiSchema(kind) as { properties: { spec: Record<string, unknown> } };
+      walk(root.properties.spec, `${kind.kind}.spec`);
+    }
+    assert.deepEqual(unbounded, []);
   });
 });

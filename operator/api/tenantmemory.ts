@@ -6,17 +6,18 @@
 import { z } from 'zod';
 import { TENANT_ID_PATTERN } from '../../runtime/contract/tenants.ts';
 import {
+  cel,
   celFormat,
   clusterRefSchema,
   conditionsSchema,
-  duration,
   objectMetaSchema,
   observedGenerationSchema,
   patternString,
-  sizeQuantity,
   withRules,
 } from './common.ts';
 import { DEFAULT_TENANT_QUOTAS, DEFAULT_TENANT_RETENTION } from './defaults.ts';
+import { celIsDuration, duration } from './durations.ts';
+import { sizeQuantity } from './quantities.ts';
 import { API_VERSION, TENANT_MEMORY_CONDITIONS } from './wellknown.ts';
 
 /**
@@ -24,6 +25,9 @@ import { API_VERSION, TENANT_MEMORY_CONDITIONS } from './wellknown.ts';
  * after the tenant with a prefix, and Neo4j database names stop at 63 characters.
  */
 export const TENANT_ID_MAX = 48;
+
+/** Largest count quota: far beyond any tenant, and exact in the operator's numbers (below 2^53). */
+export const MAX_COUNT_QUOTA = 1e15;
 
 const quotasSchema = z
   .object({
@@ -54,12 +58,14 @@ const quotasSchema = z
     maxDocuments: z
       .int()
       .min(1)
+      .max(MAX_COUNT_QUOTA)
       .meta({ format: 'int64' })
       .optional()
       .describe('Documents the tenant may store; ingest beyond it is refused. Default: unlimited.'),
     maxNodes: z
       .int()
       .min(1)
+      .max(MAX_COUNT_QUOTA)
       .meta({ format: 'int64' })
       .optional()
       .describe('Graph nodes (entities and chunks) the tenant may hold. Default: unlimited.'),
@@ -85,19 +91,18 @@ const retentionSchema = z
       .optional()
       .describe('Memories not accessed for this long are deleted. Must exceed archiveAfter. Default: never.'),
   })
-  .meta({
-    'x-kubernetes-validations': [
-      {
-        rule: '!has(self.archiveAfter) || !has(self.deleteAfter) || duration(self.archiveAfter) < duration(self.deleteAfter)',
-        message: 'retention.archiveAfter must be shorter than retention.deleteAfter',
-        messageExpression: celFormat(
-          'retention.archiveAfter (%s) must be shorter than retention.deleteAfter (%s): memories are archived before they are deleted',
-          'self.archiveAfter',
-          'self.deleteAfter',
-        ),
-      },
-    ],
-  })
+  .meta(
+    cel({
+      // Malformed values report their own format message; this rule compares only well-formed ones.
+      rule: `!has(self.archiveAfter) || !has(self.deleteAfter) || !(${celIsDuration('self.archiveAfter')}) || !(${celIsDuration('self.deleteAfter')}) || duration(self.archiveAfter) < duration(self.deleteAfter)`,
+      message: 'retention.archiveAfter must be shorter than retention.deleteAfter',
+      messageExpression: celFormat(
+        'retention.archiveAfter (%s) must be shorter than retention.deleteAfter (%s): memories are archived before they are deleted',
+        'self.archiveAfter',
+        'self.deleteAfter',
+      ),
+    }),
+  )
   .describe('Decay and retention of the tenant memories.');
 
 export const tenantMemorySpecSchema = z

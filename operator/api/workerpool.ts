@@ -8,18 +8,19 @@ import { ROLE_SPECS, ROLES, type Role } from '../../runtime/contract/roles.ts';
 import {
   cel,
   celFormat,
+  celString,
+  checkedString,
   clusterRefSchema,
   conditionsSchema,
   image,
   imagePullPolicySchema,
-  nodeSelectorSchema,
+  matchesCheck,
   objectMetaSchema,
   observedGenerationSchema,
-  patternString,
-  resourceRequirementsSchema,
-  tolerationSchema,
 } from './common.ts';
 import { DEFAULT_WORKER_POOL } from './defaults.ts';
+import { resourceRequirementsSchema } from './quantities.ts';
+import { nodeSelectorSchema, tolerationSchema } from './scheduling.ts';
 import { API_VERSION, WORKER_POOL_CONDITIONS } from './wellknown.ts';
 
 /** Roles that load the embedding model (per the runtime contract), and so can use a GPU. */
@@ -29,6 +30,9 @@ export const GPU_ROLES: readonly Role[] = ROLES.filter((r) => ROLE_SPECS[r].need
 export const LAG_SCALED_ROLES: readonly Role[] = ROLES.filter((r) => ROLE_SPECS[r].consumes !== undefined);
 
 export const DEFAULT_GPU_RESOURCE = 'nvidia.com/gpu';
+
+/** CEL: the extended resource the pool's GPUs are requested as. */
+const GPU_NAME = `(has(self.gpu) ? self.gpu.resourceName : '${DEFAULT_GPU_RESOURCE}')`;
 
 const scalingRulesSchema = (direction: 'up' | 'down', defaultWindow: number) =>
   z
@@ -109,12 +113,20 @@ const autoscalingSchema = z
 const gpuSchema = z
   .object({
     count: z.int().min(1).max(16).describe('GPUs per pod (resource limit of resourceName).'),
-    resourceName: patternString({
-      pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$',
-      max: 253,
-      what: 'gpu.resourceName',
-      hint: 'must be a vendor-qualified extended resource such as nvidia.com/gpu or amd.com/gpu',
-    })
+    resourceName: checkedString(
+      253,
+      matchesCheck(
+        '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[a-zA-Z0-9]([-a-zA-Z0-9_.]{0,61}[a-zA-Z0-9])?$',
+        'gpu.resourceName must be a vendor-qualified extended resource such as nvidia.com/gpu or amd.com/gpu',
+      ),
+      {
+        // Pod validation keeps the kubernetes.io domain for resources it defines itself.
+        cel: "!self.contains('kubernetes.io/')",
+        test: (v) => !v.includes('kubernetes.io/'),
+        message:
+          'gpu.resourceName must be an extended resource outside the kubernetes.io domain, such as nvidia.com/gpu',
+      },
+    )
       .default(DEFAULT_GPU_RESOURCE)
       .describe(`Extended resource the GPUs are requested as. Default: ${DEFAULT_GPU_RESOURCE}.`),
     nodeSelector: nodeSelectorSchema.optional(),
@@ -188,6 +200,18 @@ export const workerPoolSpecSchema = z
           'self.role',
         ),
         fieldPath: '.gpu',
+      },
+      {
+        // One source for the GPU count: a second one in resources would conflict with it, or
+        // bypass the role check above.
+        rule: `!has(self.resources) || ((!has(self.resources.requests) || !(${GPU_NAME} in self.resources.requests)) && (!has(self.resources.limits) || !(${GPU_NAME} in self.resources.limits)))`,
+        message: 'request GPUs through spec.gpu.count, not spec.resources',
+        messageExpression: celFormat(
+          'request GPUs through spec.gpu.count (roles: %s), not spec.resources: remove %s from spec.resources',
+          `${celString(GPU_ROLES.join(', '))}`,
+          GPU_NAME,
+        ),
+        fieldPath: '.resources',
       },
       {
         rule: `!has(self.autoscaling) || self.role in [${LAG_SCALED_ROLES.map((r) => `'${r}'`).join(', ')}]`,

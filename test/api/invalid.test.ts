@@ -2,7 +2,9 @@
 // message a user would read. A file with one document is refused at creation; with two, the first is
 // created and the second, applied over it (same field manager, so removed fields are removed), is
 // refused: immutability, partitions that would shrink, and the like. `# expect:` lines are substrings
-// the error must contain.
+// the error must contain; `# first:` is a substring of the first error listed (what a user reads
+// first). No error may be a raw regular expression or a CEL evaluation error instead of a rule's own
+// message.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +18,27 @@ interface Case {
   file: string;
   why: string;
   expect: string[];
+  first: string | undefined;
   docs: Array<Record<string, unknown>>;
+}
+
+/** What the API server prints when a rule failed to run or a raw schema pattern refused a value. */
+const UNHELPFUL = [
+  /quantities must match the regular expression/,
+  /type conversion error/,
+  /no such overload/,
+  /evaluating rule:/,
+  /should match '/,
+  /compilation failed/,
+  /Internal error/,
+];
+
+/** The errors kubectl prints: one after "is invalid: ", or several as "* " lines. */
+function refusals(stderr: string): string[] {
+  const listed = stderr.split('\n').filter((l) => l.startsWith('* '));
+  if (listed.length > 0) return listed.map((l) => l.slice(2));
+  const one = /is invalid: (.+)/.exec(stderr)?.[1];
+  return one ? [one] : [stderr];
 }
 
 function loadCorpus(): Case[] {
@@ -26,8 +48,9 @@ function loadCorpus(): Case[] {
     .map((file) => {
       const text = readFileSync(join(corpusDir, file), 'utf8');
       const expect = [...text.matchAll(/^# expect: (.+)$/gm)].map((m) => m[1]!.trim());
-      const why = /^# (?!expect:)(.+)$/m.exec(text)?.[1] ?? '';
-      return { file, why, expect, docs: yamlDocuments(text) };
+      const first = /^# first: (.+)$/m.exec(text)?.[1]?.trim();
+      const why = /^# (?!expect:|first:)(.+)$/m.exec(text)?.[1] ?? '';
+      return { file, why, expect, first, docs: yamlDocuments(text) };
     });
 }
 
@@ -45,15 +68,15 @@ describe('invalid resources are refused with a message that says what to change'
     await ns?.remove();
   });
 
-  it('has a corpus of at least 30 cases, each with an expectation and one or two documents', () => {
-    assert.ok(corpus.length >= 30, `corpus has ${corpus.length} cases`);
+  it('has a corpus of at least 120 cases, each with an expectation and one or two documents', () => {
+    assert.ok(corpus.length >= 120, `corpus has ${corpus.length} cases`);
     for (const c of corpus) {
       assert.ok(c.expect.length > 0, `${c.file} has an # expect: line`);
       assert.ok(c.why.length > 0, `${c.file} says why it is invalid`);
       assert.ok(c.docs.length === 1 || c.docs.length === 2, `${c.file} has 1 or 2 documents`);
     }
     const updates = corpus.filter((c) => c.docs.length === 2).length;
-    assert.ok(updates >= 10, `at least 10 update-time cases (has ${updates})`);
+    assert.ok(updates >= 25, `at least 25 update-time cases (has ${updates})`);
   });
 
   for (const c of corpus) {
@@ -73,6 +96,11 @@ describe('invalid resources are refused with a message that says what to change'
         assert.notEqual(r.code, 0, `${c.file} was accepted:\n${r.stdout}`);
         for (const e of c.expect)
           assert.ok(r.stderr.includes(e), `${c.file}: expected «${e}» in:\n${r.stderr}`);
+        const errors = refusals(r.stderr);
+        if (c.first)
+          assert.ok(errors[0]!.includes(c.first), `${c.file}: the first error is «${c.first}»:\n${r.stderr}`);
+        for (const u of UNHELPFUL)
+          assert.doesNotMatch(r.stderr, u, `${c.file}: an unhelpful message:\n${r.stderr}`);
       } finally {
         const meta = bad['metadata'] as { name: string };
         await t.kubectl([
