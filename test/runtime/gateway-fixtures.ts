@@ -158,7 +158,7 @@ export function rawRequest(
       done = true;
       clearTimeout(timer);
       socket.destroy();
-      const text = Buffer.concat(chunks).toString('latin1');
+      const text = withoutInterim(Buffer.concat(chunks).toString('latin1'));
       const sep = text.indexOf('\r\n\r\n');
       const head = sep >= 0 ? text.slice(0, sep) : text;
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(head);
@@ -175,7 +175,7 @@ export function rawRequest(
     socket.on('data', (d: Buffer) => {
       chunks.push(d);
       // One answer is enough: stop once its declared body arrived.
-      const text = Buffer.concat(chunks).toString('latin1');
+      const text = withoutInterim(Buffer.concat(chunks).toString('latin1'));
       const sep = text.indexOf('\r\n\r\n');
       if (sep < 0) return;
       const len = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, sep));
@@ -188,6 +188,11 @@ export function rawRequest(
       if (halfClose) socket.end();
     });
   });
+}
+
+/** Drops interim answers (`100 Continue`): the final one is the answer. */
+function withoutInterim(text: string): string {
+  return text.replace(/^(HTTP\/1\.[01] 1\d\d[^\r]*\r\n(?:[^\r]+\r\n)*\r\n)+/, '');
 }
 
 /** GET /readyz on the metrics port: status and body. */

@@ -127,6 +127,16 @@ function path(r: Rng): { path: string; route: 'document' | 'batch' | 'query' | '
   return { path: p, route };
 }
 
+/** Whether random bytes happen to make a document the gateway must accept. */
+function acceptableDocument(body: Buffer): boolean {
+  try {
+    const doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body)) as { content: string };
+    return doc.content.trim() !== '' && doc.content.isWellFormed();
+  } catch {
+    return false;
+  }
+}
+
 function json(r: Rng, route: string): { body: Buffer; valid: boolean } {
   const content = () =>
     r.pick([
@@ -165,11 +175,10 @@ function json(r: Rng, route: string): { body: Buffer; valid: boolean } {
     }
     case 2:
       return { body: r.bytes(r.int(3000)), valid: false };
-    case 3:
-      return {
-        body: Buffer.concat([Buffer.from('{"content":"'), r.bytes(1 + r.int(20)), Buffer.from('"}')]),
-        valid: false,
-      };
+    case 3: {
+      const body = Buffer.concat([Buffer.from('{"content":"'), r.bytes(1 + r.int(20)), Buffer.from('"}')]);
+      return { body, valid: route === 'document' && acceptableDocument(body) };
+    }
     case 4: {
       const depth = r.pick([10, 1000, 10_000]);
       return {
@@ -267,7 +276,7 @@ function request(r: Rng): FuzzRequest {
       ]);
   const { body, valid } =
     route === 'query-result' && r.chance(0.8) ? { body: Buffer.alloc(0), valid: true } : json(r, route);
-  const headers: string[] = [`host: ${r.chance(0.95) ? 'gateway' : ''}`];
+  const headers: string[] = r.chance(0.02) ? [] : [`host: ${r.chance(0.95) ? 'gateway' : ''}`];
   let mayAccept =
     wellFormedPath && valid && (method === 'POST' || (method === 'GET' && route === 'query-result'));
   const tenant = /^(?:http:\/\/example)?\/v1\/tenants\/([^/?#]+)/.exec(p)?.[1];
@@ -312,6 +321,10 @@ function request(r: Rng): FuzzRequest {
       ]);
   if (ctype) headers.push(`content-type: ${ctype}`);
   if (!/^application\/json(; charset=utf-8|;;;)?$/i.test(ctype)) mayAccept = false;
+  if (r.chance(0.03))
+    headers.push(
+      r.pick(['expect: 100-continue', 'expect: nonsense', 'connection: upgrade\r\nupgrade: websocket']),
+    );
   if (r.chance(0.05)) headers.push(`x-request-id: ${r.pick(['abc', 'x'.repeat(500), '\u00e9\u00e9', ''])}`);
   if (r.chance(0.03))
     headers.push(r.pick(['bad header: x', 'x-y\u0001: z', ': empty', 'x-long: ' + 'l'.repeat(20_000)]));
@@ -360,12 +373,12 @@ function request(r: Rng): FuzzRequest {
     framing = body;
   }
   const version = r.chance(0.97) ? 'HTTP/1.1' : r.pick(['HTTP/1.0', 'HTTP/2.0', 'HTTP/9', 'HTTX/1.1', '']);
-  if (!/^HTTP\/[12]\.[01]$/.test(version)) mayAccept = false;
+  if (!/^HTTP\/1\.[01]$/.test(version)) mayAccept = false;
   const head = Buffer.from(`${method} ${p} ${version}\r\n${headers.join('\r\n')}\r\n\r\n`, 'latin1');
   if (method !== 'POST' && !(method === 'GET' && route === 'query-result')) mayAccept = false;
   return {
     bytes: Buffer.concat([head, framing]),
-    mayAccept,
+    mayAccept: mayAccept && headers.some((h) => h.startsWith('host:')),
     mayDrop,
     label: `${method} ${p.slice(0, 80)} [${headers.slice(1, 4).join('; ').slice(0, 160)}]`,
   };

@@ -151,6 +151,8 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
     keepAliveTimeout: 5_000,
+    // Checked in onRequest instead, so the refusal carries the API's error body.
+    http: { requireHostHeader: false },
     genReqId: (req) => {
       const header = req.headers['x-request-id'];
       return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
@@ -198,6 +200,20 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
     },
   });
   app.server.headersTimeout = 10_000;
+  // Node answers an Expect it does not know with a bare 417; say what to change instead.
+  app.server.on('checkExpectation', (_req, res) => {
+    const body = JSON.stringify(
+      errorBody(
+        new HttpError(417, 'bad_request', 'only "Expect: 100-continue" is supported: drop the Expect header'),
+      ),
+    );
+    res.writeHead(417, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
+    res.end(body);
+  });
 
   function stateOf(req: FastifyRequest): RequestState {
     let s = states.get(req);
@@ -245,6 +261,15 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     const state = stateOf(req);
     reply.header('x-request-id', req.id);
+    const version = req.raw.httpVersion;
+    if (version !== '1.1' && version !== '1.0')
+      throw new HttpError(
+        400,
+        'bad_request',
+        `HTTP/${version.slice(0, 10)} is not spoken here: use HTTP/1.1`,
+      );
+    if (version === '1.1' && req.headers.host === undefined)
+      throw new HttpError(400, 'bad_request', 'HTTP/1.1 requests must carry a Host header');
     if (inFlight >= limits.maxConcurrentRequests)
       throw retryLater(
         'overloaded',
