@@ -230,7 +230,7 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
     if (reason) metrics.rejected.inc({ tenant: state.tenant ?? 'unknown', reason });
     if (reply.sent) return;
     // An unread body is not worth draining: close the connection after the answer.
-    const closing = !req.raw.readableEnded;
+    const closing = !req.raw.complete;
     reply
       .code(e.status)
       .headers({ ...e.headers, ...(closing && { connection: 'close' }) })
