@@ -52,6 +52,9 @@ async function runRole(role: Role): Promise<void> {
   routeWarningsToLog(log);
   const metrics = createRuntimeMetrics();
   const health = await startHealthServer(config.metricsPort, metrics.registry);
+  // Not ready while the role loads and starts: its own checks exist only once start() runs.
+  let started = false;
+  health.addCheck({ name: 'role', check: () => (started ? undefined : `starting ${role}`) });
   log.info('starting', { config, metricsPort: health.port });
 
   let stopping: Promise<void> | undefined;
@@ -90,6 +93,7 @@ async function runRole(role: Role): Promise<void> {
   try {
     const { start } = await load();
     running = await start({ config, log, metrics, health, fatal });
+    started = true;
     log.info('running');
   } catch (err) {
     log.error('failed to start', { error: err });

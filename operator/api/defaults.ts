@@ -59,7 +59,8 @@ export const DEFAULT_MANAGED_REDIS = {
   resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '256Mi' } },
   /** Unset maxMemory is this fraction of the memory limit (fork and buffers need the rest). */
   maxMemoryFraction: 0.75,
-  maxMemoryPolicy: 'allkeys-lru',
+  /** Evicts only keys with a TTL (the cache); the gateway's control state has none and must stay. */
+  maxMemoryPolicy: 'volatile-lru',
   appendOnly: true,
 } as const;
 

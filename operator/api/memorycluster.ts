@@ -587,7 +587,7 @@ const redisManagedSchema = z
       ])
       .optional()
       .describe(
-        `What Redis evicts at maxMemory. Default: ${DEFAULT_MANAGED_REDIS.maxMemoryPolicy} (it is a cache).`,
+        `What Redis evicts at maxMemory. Default: ${DEFAULT_MANAGED_REDIS.maxMemoryPolicy} (the cache's keys carry a TTL; the gateway's idempotency records and rate limits carry none and an allkeys-* policy could evict them).`,
       ),
     appendOnly: z
       .boolean()

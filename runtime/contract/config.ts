@@ -11,6 +11,14 @@ import { consumerGroupName, isRole, ROLE_SPECS, ROLES, type Role, type Store } f
 import { DEFAULT_TENANT_KEYS_DIR } from './tenants.ts';
 
 export const DEFAULT_HTTP_PORT = 8080;
+/**
+ * The ingest.raw topic's max.message.bytes as the operator creates it (DEFAULT_TOPIC_CONFIG in
+ * operator/api/defaults.ts; a test keeps the two equal). The gateway never produces a request's
+ * records beyond it, so the broker cannot refuse what the gateway accepted.
+ */
+export const DEFAULT_RAW_TOPIC_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+/** Room a Kafka record batch needs around one document's value and key (batch + record headers). */
+export const RAW_RECORD_OVERHEAD_BYTES = 1024;
 export const DEFAULT_METRICS_PORT = 9090;
 /** Paths the operator mounts volumes at when it has to (the env vars carry them to the runtime). */
 export const DEFAULT_MODEL_DIR = '/models';
@@ -278,13 +286,28 @@ export const RUNTIME_VARS = {
   ),
   maxDocumentBytes: v(
     'ENGRAM_MAX_DOCUMENT_BYTES',
-    int(1, 16 * 1024 * 1024).default(512 * 1024),
-    "set the largest document content in bytes (keep it below the broker's message.max.bytes)",
+    int(1024, 16 * 1024 * 1024).default(512 * 1024),
+    'set the largest ingest.raw message of one document in bytes, as produced (content and metadata JSON-encoded, escapes included)',
+  ),
+  maxMetadataBytes: v(
+    'ENGRAM_MAX_METADATA_BYTES',
+    int(64, 256 * 1024).default(8 * 1024),
+    'set the largest metadata of one document in bytes, JSON-encoded (at most 64 keys either way)',
   ),
   maxBatchDocuments: v(
     'ENGRAM_MAX_BATCH_DOCUMENTS',
     int(1, 10_000).default(500),
     'set the most documents one batch request may carry',
+  ),
+  rawTopicMaxMessageBytes: v(
+    'ENGRAM_RAW_TOPIC_MAX_MESSAGE_BYTES',
+    int(4096, 1024 * 1024 * 1024).default(DEFAULT_RAW_TOPIC_MAX_MESSAGE_BYTES),
+    "set it to the ingest.raw topic's max.message.bytes (the gateway keeps every request's records below it)",
+  ),
+  maxConcurrentRequests: v(
+    'ENGRAM_MAX_CONCURRENT_REQUESTS',
+    int(1, 100_000).default(64),
+    'set how many API requests one gateway serves at once (more get 503 with Retry-After); memory grows by up to ENGRAM_MAX_BODY_BYTES per request',
   ),
   idempotencyTtlSeconds: v(
     'ENGRAM_IDEMPOTENCY_TTL_SECONDS',
@@ -370,7 +393,10 @@ export interface RuntimeConfig {
     rateLimitBurst: number;
     maxBodyBytes: number;
     maxDocumentBytes: number;
+    maxMetadataBytes: number;
     maxBatchDocuments: number;
+    rawTopicMaxMessageBytes: number;
+    maxConcurrentRequests: number;
     idempotencyTtlSeconds: number;
   };
 }
@@ -484,6 +510,19 @@ export function parseRuntimeConfig(
         'Fix: lower the interval or raise the session timeout',
     );
   }
+  if (p.maxDocumentBytes + RAW_RECORD_OVERHEAD_BYTES > p.rawTopicMaxMessageBytes) {
+    problems.push(
+      `ENGRAM_MAX_DOCUMENT_BYTES (${p.maxDocumentBytes}) plus ${RAW_RECORD_OVERHEAD_BYTES} bytes of record envelope exceeds ` +
+        `ENGRAM_RAW_TOPIC_MAX_MESSAGE_BYTES (${p.rawTopicMaxMessageBytes}): the broker would refuse such a document. ` +
+        "Fix: lower ENGRAM_MAX_DOCUMENT_BYTES or raise the ingest.raw topic's max.message.bytes and this variable with it",
+    );
+  }
+  if (p.maxMetadataBytes >= p.maxDocumentBytes) {
+    problems.push(
+      `ENGRAM_MAX_METADATA_BYTES (${p.maxMetadataBytes}) must be below ENGRAM_MAX_DOCUMENT_BYTES (${p.maxDocumentBytes}). ` +
+        'Fix: lower the metadata bound',
+    );
+  }
   if (problems.length > 0) throw new RuntimeConfigError(problems);
 
   const defaults = ROLE_BATCH_DEFAULTS[role];
@@ -538,7 +577,10 @@ export function parseRuntimeConfig(
       rateLimitBurst: p.rateLimitBurst,
       maxBodyBytes: p.maxBodyBytes,
       maxDocumentBytes: p.maxDocumentBytes,
+      maxMetadataBytes: p.maxMetadataBytes,
       maxBatchDocuments: p.maxBatchDocuments,
+      rawTopicMaxMessageBytes: p.rawTopicMaxMessageBytes,
+      maxConcurrentRequests: p.maxConcurrentRequests,
       idempotencyTtlSeconds: p.idempotencyTtlSeconds,
     },
   };
@@ -721,7 +763,10 @@ export function runtimeEnv(input: RuntimeEnvInput): EnvVar[] {
   set('rateLimitBurst', g.rateLimitBurst);
   set('maxBodyBytes', g.maxBodyBytes);
   set('maxDocumentBytes', g.maxDocumentBytes);
+  set('maxMetadataBytes', g.maxMetadataBytes);
   set('maxBatchDocuments', g.maxBatchDocuments);
+  set('rawTopicMaxMessageBytes', g.rawTopicMaxMessageBytes);
+  set('maxConcurrentRequests', g.maxConcurrentRequests);
   set('idempotencyTtlSeconds', g.idempotencyTtlSeconds);
 
   return [...out.values()].sort((a, b) => a.name.localeCompare(b.name));

@@ -3,6 +3,14 @@
  * to scope a tenant's Redis ACL user (`~<tenantRedisPrefix>*`) and to purge a tenant's data on
  * `deletionPolicy: Delete` (delete keys by prefix; `MATCH (n:<tenantLabel>) DETACH DELETE n`;
  * drop the tenant's vector index).
+ *
+ * Redis holds two kinds of keys. Tenant keys (cache, query state) sit under the tenant's prefix and
+ * always carry a TTL, so an eviction policy may drop them. Control keys (idempotency records,
+ * rate-limit buckets) sit under the cluster's control prefix, which no tenant prefix matches (a
+ * tenant's ACL user cannot read or reset them), and carry NO TTL: under the managed default
+ * `volatile-lru` (or `noeviction`) Redis never evicts them. They expire by a deadline the gateway
+ * checks itself and sweeps from `controlExpiry` (runtime/roles/gateway/control-state.ts).
+ * A tenant purge deletes its tenant prefix; its control keys expire on their own.
  */
 import { TENANT_ID_PATTERN } from './tenants.ts';
 
@@ -16,12 +24,29 @@ export function tenantRedisPrefix(cluster: string, tenantId: string): string {
   return `engram:${cluster}:t:${tenantId}:`;
 }
 
+/**
+ * Every control key of a cluster starts with this prefix. `c:` can never be a tenant prefix's
+ * `t:<tenant>:`, so `~engram:<cluster>:t:<tenant>:*` never matches a control key.
+ */
+export function controlRedisPrefix(cluster: string): string {
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(cluster))
+    throw new Error(`invalid cluster name ${JSON.stringify(cluster)}`);
+  return `engram:${cluster}:c:`;
+}
+
 export const redisKeys = {
-  /** Token bucket of the gateway's per-tenant rate limit (a hash). */
-  rateLimit: (cluster: string, tenantId: string) => `${tenantRedisPrefix(cluster, tenantId)}ratelimit`,
-  /** Idempotency record of a document: its content hash, or `pending:<hash>` while being produced. */
-  document: (cluster: string, tenantId: string, documentId: string) =>
-    `${tenantRedisPrefix(cluster, tenantId)}doc:${documentId}`,
+  /** Control: token bucket of the gateway's per-tenant rate limit (a hash: tokens, ts). */
+  rateLimit: (cluster: string, tenantId: string) => {
+    assertTenantId(tenantId);
+    return `${controlRedisPrefix(cluster)}ratelimit:${tenantId}`;
+  },
+  /** Control: idempotency record of a document (a hash: content hash, state, deadline). */
+  document: (cluster: string, tenantId: string, documentId: string) => {
+    assertTenantId(tenantId);
+    return `${controlRedisPrefix(cluster)}doc:${tenantId}:${documentId}`;
+  },
+  /** Control: sorted set of control keys by deadline (ms since epoch, Redis clock), swept by the gateway. */
+  controlExpiry: (cluster: string) => `${controlRedisPrefix(cluster)}expiry`,
   /**
    * Cached embedding of a text (Float32 little-endian). `contentHash` covers the model id and
    * variant (runtime/embed contentHash), so a new model never reads an old vector. Per tenant,

@@ -170,9 +170,9 @@ describe('gateway role (child process)', () => {
       },
       {
         name: 'oversized document',
-        status: 422,
-        code: 'invalid_body',
-        message: /content exceeds 16384 bytes/,
+        status: 413,
+        code: 'document_too_large',
+        message: /over 16384 bytes \(ENGRAM_MAX_DOCUMENT_BYTES\)/,
         res: call('/v1/tenants/acme/documents', { key: KEYS.acme, body: { content: 'y'.repeat(20_000) } }),
       },
       {
@@ -237,8 +237,8 @@ describe('gateway role (child process)', () => {
       key: KEYS.tiny,
       body: { documents: Array.from({ length: 4 }, (_, i) => ({ content: `b${i}` })) },
     });
-    assert.equal(bigBatch.status, 429);
-    assert.match(bigBatch.json.error.message, /needs 4 tokens but tenant tiny's burst is 3/);
+    assert.equal(bigBatch.status, 429, 'an empty bucket refuses before the body is read');
+    assert.equal(bigBatch.json.error.code, 'rate_limited');
 
     // Only the three accepted tiny documents reached Kafka; give a stray produce time to show up.
     await new Promise((r) => setTimeout(r, 500));

@@ -1,28 +1,44 @@
 /**
- * Idempotency on (tenant, document id, content hash). A document is claimed (`pending:<hash>`,
- * short TTL) before it is produced, confirmed (`<hash>`, long TTL) once the broker acknowledged
- * it, and released if producing failed, so a crash between produce and confirm can only cause
- * a harmless re-send (chunk ids are deterministic), never a lost document.
+ * Idempotency on (tenant, document id, content hash). A document is claimed (state `p`, short
+ * deadline) before it is produced, confirmed (state `d`, long deadline) once the broker acknowledged
+ * it, and released if producing failed, so a crash between produce and confirm can only cause a
+ * harmless re-send (chunk ids are deterministic), never a lost document.
+ *
+ * Records are control state (runtime/contract/stores.ts): a hash `{h, s, x}` (content hash, state,
+ * deadline in ms on the Redis clock) with no Redis TTL, so no eviction policy but allkeys-* can drop
+ * it; every script treats a record past its deadline as absent, and ControlExpiry sweeps it later.
  */
 import type { Redis } from 'ioredis';
 import { redisKeys } from '../../contract/stores.ts';
+import { LUA_NOW_MS } from './control-state.ts';
 
-const CLAIM = `
-local cur = redis.call('GET', KEYS[1])
-if cur == ARGV[1] then return 'duplicate' end
-if cur == 'pending:' .. ARGV[1] then return 'in_progress' end
-redis.call('SET', KEYS[1], 'pending:' .. ARGV[1], 'PX', ARGV[2])
+const CLAIM = `${LUA_NOW_MS}
+local r = redis.call('HMGET', KEYS[1], 'h', 's', 'x')
+if r[1] == ARGV[1] and tonumber(r[3] or '0') > now then
+  if r[2] == 'd' then return 'duplicate' end
+  return 'in_progress'
+end
+local deadline = now + tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], 'h', ARGV[1], 's', 'p', 'x', deadline)
+redis.call('ZADD', KEYS[2], deadline, KEYS[1])
 return 'claimed'
 `;
-const CONFIRM = `
-if redis.call('GET', KEYS[1]) == 'pending:' .. ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+const CONFIRM = `${LUA_NOW_MS}
+local r = redis.call('HMGET', KEYS[1], 'h', 's')
+if r[1] == ARGV[1] and r[2] == 'p' then
+  local deadline = now + tonumber(ARGV[2])
+  redis.call('HSET', KEYS[1], 's', 'd', 'x', deadline)
+  redis.call('ZADD', KEYS[2], deadline, KEYS[1])
   return 1
 end
 return 0
 `;
 const RELEASE = `
-if redis.call('GET', KEYS[1]) == 'pending:' .. ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local r = redis.call('HMGET', KEYS[1], 'h', 's')
+if r[1] == ARGV[1] and r[2] == 'p' then
+  redis.call('ZREM', KEYS[2], KEYS[1])
+  return redis.call('DEL', KEYS[1])
+end
 return 0
 `;
 
@@ -35,24 +51,26 @@ export interface DocumentRef {
 }
 
 type RedisWithScripts = Redis & {
-  engramClaimDoc(key: string, hash: string, pendingTtlMs: number): Promise<ClaimResult>;
-  engramConfirmDoc(key: string, hash: string, ttlSeconds: number): Promise<number>;
-  engramReleaseDoc(key: string, hash: string): Promise<number>;
+  engramClaimDoc(key: string, expiry: string, hash: string, pendingTtlMs: number): Promise<ClaimResult>;
+  engramConfirmDoc(key: string, expiry: string, hash: string, ttlMs: number): Promise<number>;
+  engramReleaseDoc(key: string, expiry: string, hash: string): Promise<number>;
 };
 
 export class DocumentIdempotency {
   readonly #redis: RedisWithScripts;
   readonly #cluster: string;
-  readonly #ttlSeconds: number;
+  readonly #expiry: string;
+  readonly #ttlMs: number;
   readonly #pendingTtlMs: number;
 
   constructor(redis: Redis, options: { cluster: string; ttlSeconds: number; pendingTtlMs?: number }) {
-    redis.defineCommand('engramClaimDoc', { numberOfKeys: 1, lua: CLAIM });
-    redis.defineCommand('engramConfirmDoc', { numberOfKeys: 1, lua: CONFIRM });
-    redis.defineCommand('engramReleaseDoc', { numberOfKeys: 1, lua: RELEASE });
+    redis.defineCommand('engramClaimDoc', { numberOfKeys: 2, lua: CLAIM });
+    redis.defineCommand('engramConfirmDoc', { numberOfKeys: 2, lua: CONFIRM });
+    redis.defineCommand('engramReleaseDoc', { numberOfKeys: 2, lua: RELEASE });
     this.#redis = redis as RedisWithScripts;
     this.#cluster = options.cluster;
-    this.#ttlSeconds = options.ttlSeconds;
+    this.#expiry = redisKeys.controlExpiry(options.cluster);
+    this.#ttlMs = options.ttlSeconds * 1000;
     this.#pendingTtlMs = options.pendingTtlMs ?? 60_000;
   }
 
@@ -62,32 +80,25 @@ export class DocumentIdempotency {
 
   async claim(docs: DocumentRef[]): Promise<ClaimResult[]> {
     const pipeline = this.#redis.pipeline();
+    const scripts = pipeline as unknown as RedisWithScripts;
     for (const d of docs)
-      (pipeline as unknown as RedisWithScripts).engramClaimDoc(
-        this.#key(d),
-        d.contentHash,
-        this.#pendingTtlMs,
-      );
+      scripts.engramClaimDoc(this.#key(d), this.#expiry, d.contentHash, this.#pendingTtlMs);
     return unwrap<ClaimResult>(await pipeline.exec());
   }
 
   async confirm(docs: DocumentRef[]): Promise<void> {
     if (docs.length === 0) return;
     const pipeline = this.#redis.pipeline();
-    for (const d of docs)
-      (pipeline as unknown as RedisWithScripts).engramConfirmDoc(
-        this.#key(d),
-        d.contentHash,
-        this.#ttlSeconds,
-      );
+    const scripts = pipeline as unknown as RedisWithScripts;
+    for (const d of docs) scripts.engramConfirmDoc(this.#key(d), this.#expiry, d.contentHash, this.#ttlMs);
     unwrap(await pipeline.exec());
   }
 
   async release(docs: DocumentRef[]): Promise<void> {
     if (docs.length === 0) return;
     const pipeline = this.#redis.pipeline();
-    for (const d of docs)
-      (pipeline as unknown as RedisWithScripts).engramReleaseDoc(this.#key(d), d.contentHash);
+    const scripts = pipeline as unknown as RedisWithScripts;
+    for (const d of docs) scripts.engramReleaseDoc(this.#key(d), this.#expiry, d.contentHash);
     unwrap(await pipeline.exec());
   }
 }

@@ -1,17 +1,18 @@
 /**
  * Per-tenant token buckets in Redis, shared by every gateway replica. One Lua script refills and
  * takes atomically, on Redis' clock (replicas' clocks never disagree about a bucket).
- * A document costs one token; a query costs one.
+ * A document costs one token; a query costs one. Buckets are control state (no TTL, outside the
+ * tenant's key prefix: runtime/contract/stores.ts); a bucket's deadline is the moment it is full
+ * again, after which deleting it changes nothing, so ControlExpiry sweeps it then.
  */
 import { readFile } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
 import { redisKeys } from '../../contract/stores.ts';
 import { type TenantQuota, tenantQuotasFileSchema } from '../../contract/tenants.ts';
 import type { Logger } from '../../observability/log.ts';
+import { LUA_NOW_MS } from './control-state.ts';
 
-const TAKE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+const TAKE = `${LUA_NOW_MS}
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
@@ -29,7 +30,7 @@ else
   wait = math.ceil((cost - tokens) * 1000 / rate)
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+redis.call('ZADD', KEYS[2], now + math.ceil((burst - tokens) * 1000 / rate) + 1000, KEYS[1])
 return {allowed, wait}
 `;
 
@@ -41,7 +42,13 @@ export interface RateDecision {
 }
 
 type RedisWithTake = Redis & {
-  engramTakeTokens(key: string, rate: number, burst: number, cost: number): Promise<[number, number]>;
+  engramTakeTokens(
+    key: string,
+    expiry: string,
+    rate: number,
+    burst: number,
+    cost: number,
+  ): Promise<[number, number]>;
 };
 
 export class TenantRateLimiter {
@@ -57,7 +64,7 @@ export class TenantRateLimiter {
     redis: Redis,
     options: { cluster: string; defaults: TenantQuota; quotasFile?: string | undefined; log: Logger },
   ) {
-    redis.defineCommand('engramTakeTokens', { numberOfKeys: 1, lua: TAKE });
+    redis.defineCommand('engramTakeTokens', { numberOfKeys: 2, lua: TAKE });
     this.#redis = redis as RedisWithTake;
     this.#cluster = options.cluster;
     this.#defaults = options.defaults;
@@ -99,6 +106,7 @@ export class TenantRateLimiter {
     const quota = this.quotaOf(tenantId);
     const [allowed, wait] = await this.#redis.engramTakeTokens(
       redisKeys.rateLimit(this.#cluster, tenantId),
+      redisKeys.controlExpiry(this.#cluster),
       quota.documentsPerSecond,
       quota.burst,
       cost,

@@ -1,5 +1,4 @@
 /** gateway: the tenant-facing HTTP API on ENGRAM_HTTP_PORT (see api.ts for the routes and checks). */
-import { createServer } from 'node:http';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { createKafka, KafkaProducerTransport } from '../../adapters/kafka.ts';
 import { createRedis, redisReady } from '../../adapters/redis.ts';
@@ -7,15 +6,20 @@ import { requireSection } from '../../contract/config.ts';
 import { METRICS } from '../../contract/metrics.ts';
 import { LATENCY_BUCKETS } from '../../observability/metrics.ts';
 import type { RoleContext, RunningRole } from '../context.ts';
-import { createGatewayHandler, type GatewayMetrics } from './api.ts';
+import { buildGatewayApp, type GatewayMetrics } from './api.ts';
+import { ControlExpiry, checkEvictionPolicy } from './control-state.ts';
 import { DocumentIdempotency } from './idempotency.ts';
 import { TenantRateLimiter } from './rate-limit.ts';
 import { TenantKeyStore } from './tenant-keys.ts';
 
 const RELOAD_INTERVAL_MS = 5000;
+const SWEEP_INTERVAL_MS = 10_000;
 
 export async function start(ctx: RoleContext): Promise<RunningRole> {
   const { config, log, health } = ctx;
+  // Registered before anything else: /readyz is 503 until the API port accepts connections.
+  let phase: string | undefined = 'starting: the API port is not listening yet';
+  health.addCheck({ name: 'gateway', check: () => phase });
   const registers = [ctx.metrics.registry];
   const metrics: GatewayMetrics = {
     requests: new Counter({
@@ -46,7 +50,10 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
   };
 
   const redis = createRedis(requireSection(config, 'redis'), `engram-${config.cluster}-gateway`);
+  health.addCheck({ name: 'redis', check: () => redisReady(redis) });
+  void checkEvictionPolicy(redis, log);
   const keys = new TenantKeyStore(config.gateway.tenantKeysDir, log);
+  health.addCheck({ name: 'tenant-keys', check: () => keys.loadError });
   await keys.load();
   keys.startReloading(RELOAD_INTERVAL_MS);
   new Gauge({
@@ -69,46 +76,39 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
     cluster: config.cluster,
     ttlSeconds: config.gateway.idempotencyTtlSeconds,
   });
+  const expiry = new ControlExpiry(redis, { cluster: config.cluster });
+  expiry.startSweeping(SWEEP_INTERVAL_MS, log);
   const producer = new KafkaProducerTransport(createKafka(config.kafka, log));
-  await producer.connect();
-
-  const server = createServer(
-    createGatewayHandler({
-      cluster: config.cluster,
-      topicPrefix: config.topicPrefix,
-      keys,
-      limiter,
-      idempotency,
-      producer,
-      redis,
-      limits: config.gateway,
-      metrics,
-      log,
-    }),
-  );
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.httpPort, () => resolve());
-  });
-  health.addCheck({ name: 'tenant-keys', check: () => keys.loadError });
-  health.addCheck({ name: 'redis', check: () => redisReady(redis) });
   health.addCheck({
     name: 'kafka-producer',
     check: () => (producer.isConnected() ? undefined : 'producer not connected'),
   });
+  await producer.connect();
+
+  const app = buildGatewayApp({
+    cluster: config.cluster,
+    topicPrefix: config.topicPrefix,
+    keys,
+    limiter,
+    idempotency,
+    producer,
+    redis,
+    limits: config.gateway,
+    metrics,
+    log,
+  });
+  await app.listen({ port: config.httpPort, host: '0.0.0.0' });
+  phase = undefined;
   log.info('gateway listening', { port: config.httpPort, tenants: keys.tenantCount });
 
   return {
     stop: async () => {
+      phase = 'stopping';
       // Stop accepting, let requests in flight finish (they end with produce + confirm), then close.
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
+      await app.close();
       keys.stop();
       limiter.stop();
+      expiry.stop();
       await producer.close();
       await redis.quit();
     },
