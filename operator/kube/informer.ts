@@ -144,7 +144,7 @@ export class Informer {
         },
         { metadataOnly: this.options.metadataOnly ?? false },
       );
-      for (const item of page.items) {
+      for (const item of page.items ?? []) {
         item.apiVersion ??= apiVersionOf(this.type);
         item.kind ??= this.type.kind;
         seen.add(objectKey(item.metadata.namespace, item.metadata.name));

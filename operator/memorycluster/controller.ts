@@ -124,7 +124,6 @@ export function registerMemoryClusterController(
     credentials: new GeneratedCredentials({
       client,
       secretsMeta: caches.secretsMeta,
-      statefulSets: caches.statefulSets,
       events: deps.events,
     }),
     log: deps.log,

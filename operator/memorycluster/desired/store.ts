@@ -207,6 +207,9 @@ export function buildStoreStatefulSet(
       ...(parts.parallel ? { podManagementPolicy: 'Parallel' } : {}),
       selector: { matchLabels: selector },
       updateStrategy: { type: 'RollingUpdate' },
+      // The volumes go with the cluster, as its generated credentials do: a re-created cluster
+      // never meets data locked with a password it does not have (memorycluster/credentials.ts).
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Retain' },
       template: {
         metadata: { labels: meta.labels, ...(parts.annotations ? { annotations: parts.annotations } : {}) },
         spec: {
