@@ -696,9 +696,17 @@ const topicStatusSchema = z.object({
     ),
   defaults: z
     .object({
-      partitions: z.int().min(1).optional(),
-      replicationFactor: z.int().min(1).optional(),
-      config: z.record(z.string().max(249), z.string().max(1024)).meta({ maxProperties: 64 }).optional(),
+      partitions: z.int().min(1).optional().describe('Partitions the default gave the topic.'),
+      replicationFactor: z
+        .int()
+        .min(1)
+        .optional()
+        .describe('Replication factor the default (or the broker) gave the topic.'),
+      config: z
+        .record(z.string().max(249), z.string().max(1024))
+        .meta({ maxProperties: 64 })
+        .optional()
+        .describe('Topic configs the defaults set.'),
     })
     .optional()
     .describe(

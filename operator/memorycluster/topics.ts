@@ -204,7 +204,7 @@ export class ClusterTopics {
         configKeys,
       );
       const plan = topicPlan({
-        desired: desired.filter((t) => !foreign.has(t.name)),
+        desired,
         current,
         claims,
         foreign,
