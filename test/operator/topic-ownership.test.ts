@@ -14,6 +14,7 @@ import { deleteTopicsWithPrefix, topicsWithPrefix } from '../support/topics.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
 
 const env = requireDevEnv();
+const st = (o: KubeObject) => (o.status ?? {}) as Record<string, unknown>;
 const kafka = new Kafka({ brokers: env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING });
 
 function cluster(
@@ -100,7 +101,7 @@ describe('topic ownership', () => {
     assert.equal(c.reason, 'TopicPrefixConflict');
     assert.match(c.message, new RegExp(`belongs to MemoryCluster ${nsA}/first`));
     assert.match(c.message, /set spec\.kafka\.topicPrefix to a prefix of its own/);
-    assert.deepEqual((await get(nsB, 'second')).status?.topics ?? [], [], 'the newer cluster claims nothing');
+    assert.deepEqual(st(await get(nsB, 'second'))['topics'] ?? [], [], 'the newer cluster claims nothing');
 
     // Ownership lives in status, not in the operator's memory: a restarted operator agrees.
     await op.stop();
@@ -146,7 +147,7 @@ describe('topic ownership', () => {
       ),
     );
     const claimed = (
-      ((await get(nsA, 'pre')).status?.topics ?? []) as Array<{ name: string; ownership: string }>
+      (st(await get(nsA, 'pre'))['topics'] ?? []) as Array<{ name: string; ownership: string }>
     ).map((t) => t.name);
     assert.ok(!claimed.includes(`${prefix}.dlq`), 'the foreign topic is not claimed');
     await client.delete(Types.MemoryCluster, nsA, 'pre');
@@ -166,7 +167,10 @@ describe('topic ownership', () => {
     mc.metadata.annotations = { 'engram.dev/adopt-topics': 'true' };
     await client.apply(Types.MemoryCluster, mc);
     await waitTopics(nsA, 'adopter', 'True');
-    const topics = (await get(nsA, 'adopter')).status?.topics as Array<{ name: string; ownership: string }>;
+    const topics = st(await get(nsA, 'adopter'))['topics'] as Array<{
+      name: string;
+      ownership: string;
+    }>;
     assert.equal(topics.find((t) => t.name === `${prefix}.dlq`)?.ownership, 'Adopted');
     assert.equal(topics.find((t) => t.name === `${prefix}.ingest.raw`)?.ownership, 'Created');
     await client.delete(Types.MemoryCluster, nsA, 'adopter');
@@ -252,7 +256,7 @@ describe('topic ownership', () => {
       };
       await client.apply(Types.MemoryCluster, mc);
       await waitTopics(nsB, 'grow', 'True');
-      const before = (await get(nsB, 'grow')).status?.topics as Array<{
+      const before = st(await get(nsB, 'grow'))['topics'] as Array<{
         replicationFactor: number;
         defaults?: { replicationFactor?: number };
       }>;
