@@ -3,7 +3,6 @@
 // Requests, and a client-side rate limit. And the liveness endpoint, which must be able to fail.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,14 +13,14 @@ import { OperatorMetrics } from '../../operator/controller/metrics.ts';
 import { KubeApiError, KubeClient } from '../../operator/kube/client.ts';
 import { Informer } from '../../operator/kube/informer.ts';
 import { Types } from '../../operator/kube/resources.ts';
+import { startApiFront } from '../support/api-front.ts';
 import { requireDevEnv } from '../support/devenv.ts';
 import { createNamespace, deleteNamespace } from '../support/kube.ts';
-import { kubeconfigVia, startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
+import { kubeconfigVia } from '../support/tcp-proxy.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
 
 const env = requireDevEnv();
 const kubeconfigText = readFileSync(env.KUBECONFIG, 'utf8');
-const apiserver = new URL(kubeconfigText.match(/server: (https:\/\/\S+)/)![1]!);
 
 describe('the Kubernetes client under faults', () => {
   const ns = uniqueName('e2e-client');
@@ -31,17 +30,10 @@ describe('the Kubernetes client under faults', () => {
     writeFileSync(file, kubeconfigVia(kubeconfigText, server));
     return file;
   };
-  let chunked: TcpProxy;
-
   before(async () => {
     await createNamespace(env, ns);
-    chunked = await startTcpProxy(
-      { host: apiserver.hostname, port: Number(apiserver.port) },
-      { chunked: true },
-    );
   });
   after(async () => {
-    await chunked?.close();
     rmSync(dir, { recursive: true, force: true });
     await deleteNamespace(env, ns);
   });
@@ -81,7 +73,8 @@ describe('the Kubernetes client under faults', () => {
 
   it('a watch stream cut inside multi-byte characters decodes them intact', async () => {
     const text = 'Grüße aus München, 東京 と 大阪, 🚀🧠 — ✓';
-    const client = new KubeClient({ kubeconfig: kubeconfigTo(chunked.url()) });
+    const front = await startApiFront(env, { splitBodies: true });
+    const client = new KubeClient({ kubeconfig: kubeconfigTo(front.url) });
     const admin = new KubeClient({ kubeconfig: env.KUBECONFIG });
     const informer = new Informer(client, Types.ConfigMap, { namespace: ns });
     informer.start();
@@ -100,57 +93,23 @@ describe('the Kubernetes client under faults', () => {
       await informer.stop();
       client.close();
       admin.close();
+      await front.close();
     }
   });
 
   it('waits out 429 Too Many Requests as the server says (Retry-After), then succeeds', async () => {
-    // A TLS front for the API server that throttles the first two requests, as priority and
-    // fairness does under load.
-    const pki = join(env.ENGRAM_DEVENV_STATE ?? '', 'pki');
-    let throttled = 0;
-    const front = https.createServer(
-      { cert: readFileSync(join(pki, 'admin.crt')), key: readFileSync(join(pki, 'admin.key')) },
-      (req, res) => {
-        if (throttled < 2) {
-          throttled++;
-          res.writeHead(429, { 'retry-after': '1', 'content-type': 'application/json' });
-          res.end(
-            JSON.stringify({ kind: 'Status', reason: 'TooManyRequests', message: 'slow down', code: 429 }),
-          );
-          return;
-        }
-        const up = https.request(
-          {
-            host: apiserver.hostname,
-            port: apiserver.port,
-            path: req.url,
-            method: req.method,
-            headers: req.headers,
-            ca: readFileSync(join(pki, 'ca.crt')),
-            cert: readFileSync(join(pki, 'admin.crt')),
-            key: readFileSync(join(pki, 'admin.key')),
-          },
-          (upRes) => {
-            res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-            upRes.pipe(res);
-          },
-        );
-        req.pipe(up);
-      },
-    );
-    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
-    const client = new KubeClient({
-      kubeconfig: kubeconfigTo(`https://127.0.0.1:${(front.address() as net.AddressInfo).port}`),
-    });
+    // Throttles the first two requests, as priority and fairness does under load.
+    const front = await startApiFront(env, { throttleFirst: 2, retryAfterSeconds: 1 });
+    const client = new KubeClient({ kubeconfig: kubeconfigTo(front.url) });
     try {
       const started = Date.now();
       const got = await client.get(Types.Namespace, undefined, ns);
       assert.equal(got.metadata.name, ns);
-      assert.equal(throttled, 2);
+      assert.equal(front.throttled(), 2);
       assert.ok(Date.now() - started >= 1_500, 'it waited the Retry-After of each 429');
     } finally {
       client.close();
-      front.close();
+      await front.close();
     }
   });
 

@@ -1,8 +1,7 @@
 /**
  * A TCP proxy a test controls, to put a real network fault between a process and a real server:
  * `blackhole()` keeps every connection open but forwards nothing (a partition: requests hang, as
- * across a dead link), `heal()` forwards again, `chunked` splits the server's bytes into 1-byte
- * writes (a stream cut at every byte, multi-byte characters included).
+ * across a dead link), `heal()` forwards again.
  */
 import net from 'node:net';
 
@@ -14,24 +13,19 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(
-  target: { host: string; port: number },
-  opts: { chunked?: boolean } = {},
-): Promise<TcpProxy> {
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let partitioned = false;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target.port, target.host);
     sockets.add(client);
     sockets.add(upstream);
-    const forward = (from: net.Socket, to: net.Socket, split: boolean) =>
+    const forward = (from: net.Socket, to: net.Socket) =>
       from.on('data', (data: Buffer) => {
-        if (partitioned) return; // dropped on the floor, connection kept
-        if (!split) to.write(data);
-        else for (const byte of data) to.write(Buffer.from([byte]));
+        if (!partitioned) to.write(data); // else dropped on the floor, connection kept
       });
-    forward(client, upstream, false);
-    forward(upstream, client, opts.chunked ?? false);
+    forward(client, upstream);
+    forward(upstream, client);
     const end = () => {
       client.destroy();
       upstream.destroy();
