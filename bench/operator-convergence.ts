@@ -13,7 +13,6 @@ import { effectiveTopics } from '../operator/api/defaults.ts';
 import type { MemoryCluster } from '../operator/api/memorycluster.ts';
 import { KubeClient, type KubeObject } from '../operator/kube/client.ts';
 import { Types } from '../operator/kube/resources.ts';
-import { CHILD_TYPES } from '../operator/memorycluster/controller.ts';
 import { buildNeo4jChildren } from '../operator/memorycluster/desired/neo4j.ts';
 import { buildRedisChildren } from '../operator/memorycluster/desired/redis.ts';
 import { buildGeneratedCredentials } from '../operator/memorycluster/desired/store.ts';
@@ -56,12 +55,22 @@ function clusterObject(ns: string, i: number, prefix: string): KubeObject {
 /** Every child the operator makes for one cluster (stores, generated credentials). */
 function childrenOf(mc: MemoryCluster): KubeObject[] {
   return [
-    ...buildNeo4jChildren(mc, mc.spec.neo4j.managed!),
-    ...buildRedisChildren(mc, mc.spec.redis.managed!),
+    ...buildNeo4jChildren(mc, mc.spec.neo4j.managed!, { operatorNamespace: 'engram-system' }),
+    ...buildRedisChildren(mc, mc.spec.redis.managed!, { operatorNamespace: 'engram-system' }),
     buildGeneratedCredentials(mc, 'neo4j', 'bench-password-0000'),
     buildGeneratedCredentials(mc, 'redis', 'bench-password-0000'),
   ];
 }
+
+/** The kinds of object a MemoryCluster owns (its credentials Secrets among them). */
+const CHILD_TYPES = [
+  Types.StatefulSet,
+  Types.Service,
+  Types.ConfigMap,
+  Types.Secret,
+  Types.PodDisruptionBudget,
+  Types.NetworkPolicy,
+] as const;
 
 async function countChildren(ns: string): Promise<number> {
   const counts = await Promise.all(

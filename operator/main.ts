@@ -9,6 +9,7 @@ import { OperatorMetrics } from './controller/metrics.ts';
 import { TopicAdminPool } from './kafka/topic-admin.ts';
 import { KubeClient } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
+import { leaderElectionTiming } from './kube/leader-election.ts';
 import { registerMemoryClusterController } from './memorycluster/controller.ts';
 
 const VERSION = '0.1.0';
@@ -25,6 +26,10 @@ const positiveInt = (flag: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${flag} takes a whole number >= 1`);
   return n;
+};
+const hostPort = (flag: string) => (value: string) => {
+  if (!/^[^\s:]+:[0-9]{1,5}$/.test(value)) throw new InvalidArgumentError(`${flag} takes host:port`);
+  return value;
 };
 
 const program = new Command()
@@ -53,6 +58,26 @@ program
   .option('--leader-election-id <name>', 'name of the leader Lease', 'engram-operator')
   .option('--lease-duration <duration>', 'how long a leader holds the Lease without renewing', '15s')
   .option(
+    '--renew-deadline <duration>',
+    'how long a leader keeps trying to renew before it stops all work (shorter than --lease-duration; default 10s, or 2/3 of a shorter lease)',
+  )
+  .option(
+    '--retry-period <duration>',
+    'how often leader election calls are made (default 2s, or less for a short lease)',
+  )
+  .option(
+    '--operator-namespace <ns>',
+    "the operator's own namespace: the stores' NetworkPolicies admit the operator's pods from it only",
+    process.env.POD_NAMESPACE,
+  )
+  .option(
+    '--kube-api-qps <n>',
+    'requests per second to the Kubernetes API server (client-side rate limit)',
+    positiveInt('--kube-api-qps'),
+    50,
+  )
+  .option('--kube-api-burst <n>', 'burst above --kube-api-qps', positiveInt('--kube-api-burst'), 100)
+  .option(
     '--concurrency <n>',
     'concurrent reconciles per controller (one key is never reconciled twice at once)',
     positiveInt('--concurrency'),
@@ -73,10 +98,35 @@ program
     '--managed-kafka-address <host:port>',
     'reach managed Kafka here instead of its in-cluster Service (for an operator running outside the cluster)',
   )
+  .option(
+    '--managed-neo4j-address <host:port>',
+    'reach managed Neo4j here for its health check instead of its in-cluster Service (operator outside the cluster)',
+    hostPort('--managed-neo4j-address'),
+  )
+  .option(
+    '--managed-redis-address <host:port>',
+    'reach managed Redis here for its health check instead of its in-cluster Service (operator outside the cluster)',
+    hostPort('--managed-redis-address'),
+  )
   .action(async (opts) => {
     const leaseDurationMs = milliseconds('--lease-duration', opts.leaseDuration);
     const resyncPeriodMs = milliseconds('--resync-period', opts.resyncPeriod);
     const pollIntervalMs = milliseconds('--poll-interval', opts.pollInterval);
+    const timing = {
+      leaseDurationMs,
+      ...(opts.renewDeadline
+        ? { renewDeadlineMs: milliseconds('--renew-deadline', opts.renewDeadline) }
+        : {}),
+      ...(opts.retryPeriod ? { retryPeriodMs: milliseconds('--retry-period', opts.retryPeriod) } : {}),
+    };
+    if (opts.leaderElect) {
+      try {
+        leaderElectionTiming(timing);
+      } catch (err) {
+        console.error(`error: ${(err as Error).message}`);
+        process.exit(2);
+      }
+    }
     const identity = process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
     const log = createLogger(opts.logLevel as LogLevel, { component: 'engram-operator', identity });
     // kafkajs 2.2.4 schedules a negative timeout on Node >= 24 (harmless); other warnings are logged.
@@ -86,13 +136,23 @@ program
         log.warn('node warning', { warning: w.name, detail: w.message });
     });
     const metrics = new OperatorMetrics();
+    const observe = (verb: string, resource: string, code: number) =>
+      metrics.apiCalls.inc({ verb, resource, code: String(code) });
+    let manager: Manager | undefined;
     const client = new KubeClient({
       kubeconfig: opts.kubeconfig,
-      observe: (verb, resource, code) => metrics.apiCalls.inc({ verb, resource, code: String(code) }),
+      observe,
+      qps: opts.kubeApiQps,
+      burst: opts.kubeApiBurst,
+      writeBudget: () => manager?.writeBudgetMs() ?? 0,
     });
-    const kafka = new TopicAdminPool((verb, result) => metrics.kafkaCalls.inc({ verb, result }));
-    const events = new EventRecorder(client, identity, (err) => log.warn('cannot write event', { err }));
-    const manager = new Manager({
+    const kafka = new TopicAdminPool(
+      (verb, result) => metrics.kafkaCalls.inc({ verb, result }),
+      () => manager?.assertMayWrite(),
+    );
+    const events = new EventRecorder(client, identity, (err) => log.debug('cannot write event', { err }));
+    const operatorNamespace = opts.operatorNamespace ?? opts.leaderElectionNamespace;
+    manager = new Manager({
       client,
       metrics,
       log,
@@ -110,22 +170,32 @@ program
               namespace: opts.leaderElectionNamespace,
               name: opts.leaderElectionId,
               identity,
-              leaseDurationMs,
+              timing,
+              // Lease calls get their own connections: they never wait behind reconciles.
+              client: new KubeClient({ kubeconfig: opts.kubeconfig, observe, timeoutMs: 10_000 }),
             },
           }
         : {}),
     });
+    const inCluster = !opts.kubeconfig && !process.env.KUBECONFIG && !!process.env.KUBERNETES_SERVICE_HOST;
     registerMemoryClusterController(manager, {
       kafka,
       events,
       log,
       pollIntervalMs,
+      operatorNamespace,
+      inCluster,
       ...(opts.managedKafkaAddress ? { managedKafkaAddressOverride: opts.managedKafkaAddress } : {}),
+      managedStoreAddresses: {
+        ...(opts.managedNeo4jAddress ? { neo4j: opts.managedNeo4jAddress } : {}),
+        ...(opts.managedRedisAddress ? { redis: opts.managedRedisAddress } : {}),
+      },
     });
     log.info('starting', {
       version: VERSION,
       namespaces: opts.namespaces || 'all',
       leaderElection: opts.leaderElect,
+      operatorNamespace,
     });
     await manager.start();
     const code = await manager.done;

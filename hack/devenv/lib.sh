@@ -26,6 +26,9 @@ PKI=$STATE/pki
 
 # Fixed loopback ports, each overridable (ENGRAM_<NAME>_PORT). ENGRAM_PORT_OFFSET shifts every
 # default at once, so a second environment (another clone, a cold-build measurement) runs beside.
+# A running environment remembers its offset, so every later command (tests restarting a
+# component, make devenv-down) finds the same ports without the variable set again.
+if [[ -z ${ENGRAM_PORT_OFFSET:-} && -f $STATE/port-offset ]]; then ENGRAM_PORT_OFFSET=$(cat "$STATE/port-offset"); fi
 OFFSET=${ENGRAM_PORT_OFFSET:-0}
 ETCD_PORT=${ENGRAM_ETCD_PORT:-$((23790 + OFFSET))}
 ETCD_PEER_PORT=${ENGRAM_ETCD_PEER_PORT:-$((23800 + OFFSET))}

@@ -9,6 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 started_at=$(date +%s)
 bash "$DEVENV_ROOT/hack/devenv/build.sh"
 mkdir -p "$LOGS" "$PIDS" "$DATA" "$PKI"
+echo "$OFFSET" >"$STATE/port-offset"
 
 # start NAME PORT CMD...: refuses a busy port instead of reusing whatever listens there.
 start() {

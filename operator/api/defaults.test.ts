@@ -54,8 +54,16 @@ describe('effectiveTopics', () => {
       partitions: 12,
       replicationFactor: 2,
       config: { 'retention.ms': String(90 * 60_000), 'cleanup.policy': 'compact' },
+      defaulted: { partitions: false, replicationFactor: false, configKeys: [] },
     });
-    assert.equal(topics.find((t) => t.key === 'ingest.raw')!.replicationFactor, 3);
+    const raw = topics.find((t) => t.key === 'ingest.raw')!;
+    assert.equal(raw.replicationFactor, 3);
+    // What the operator filled in is marked: it is pinned in status once the topic exists.
+    assert.deepEqual(raw.defaulted, {
+      partitions: true,
+      replicationFactor: false,
+      configKeys: Object.keys(raw.config).sort(),
+    });
   });
 
   it('leaves the replication factor to the broker for external Kafka', () => {

@@ -118,7 +118,7 @@ export function defaultReplicationFactor(spec: Pick<MemoryClusterSpec, 'kafka'>)
   return Math.min(PRODUCTION_REPLICATION_FACTOR, managed.replicas ?? DEFAULT_MANAGED_KAFKA_REPLICAS);
 }
 
-/** One topic as the operator should make it. */
+/** One topic as the spec and the operator's defaults describe it. */
 export interface EffectiveTopic {
   key: TopicKey;
   name: string;
@@ -127,6 +127,11 @@ export interface EffectiveTopic {
   replicationFactor: number | undefined;
   /** Kafka topic configs, retention already converted to retention.ms. */
   config: Record<string, string>;
+  /**
+   * Which values came from the operator's defaults rather than the spec: once a topic exists,
+   * those are pinned in status, so a new default or more brokers never changes an existing topic.
+   */
+  defaulted: { partitions: boolean; replicationFactor: boolean; configKeys: string[] };
 }
 
 /** The seven topics of a cluster with every default applied (pure: spec in, plan input out). */
@@ -141,14 +146,22 @@ export function effectiveTopics(
     const config: Record<string, string> = { ...DEFAULT_TOPIC_CONFIG[key] };
     const retention = o.retention ?? DEFAULT_TOPIC_RETENTION[key];
     if (retention) config['retention.ms'] = String(durationToMilliseconds(retention));
+    const defaultedKeys = Object.keys(config).filter(
+      (k) => !(k === 'retention.ms' && o.retention) && !(o.config && k in o.config),
+    );
     Object.assign(config, o.config);
+    const replicationFactor = o.replicationFactor ?? spec.kafka.replicationFactor;
     return {
       key,
       name: topicName(prefix, key),
       partitions: o.partitions ?? DEFAULT_TOPIC_PARTITIONS[key],
-      replicationFactor:
-        o.replicationFactor ?? spec.kafka.replicationFactor ?? defaultReplicationFactor(spec),
+      replicationFactor: replicationFactor ?? defaultReplicationFactor(spec),
       config,
+      defaulted: {
+        partitions: o.partitions === undefined,
+        replicationFactor: replicationFactor === undefined,
+        configKeys: defaultedKeys.sort(),
+      },
     };
   });
 }

@@ -813,6 +813,30 @@ const topicStatusSchema = z.object({
     .meta({ maxProperties: 64 })
     .optional()
     .describe('Topic configs the operator set (retention.ms, ...).'),
+  ownership: z
+    .enum(['Created', 'Adopted'])
+    .optional()
+    .describe(
+      "Created: this MemoryCluster created the topic (topicDeletionPolicy Delete deletes it). Adopted: it existed and was taken over (annotation engram.dev/adopt-topics, or the cluster's own managed broker); adopted topics are never deleted.",
+    ),
+  defaults: z
+    .object({
+      partitions: z.int().min(1).optional().describe('Partitions the default gave the topic.'),
+      replicationFactor: z
+        .int()
+        .min(1)
+        .optional()
+        .describe('Replication factor the default (or the broker) gave the topic.'),
+      config: z
+        .record(z.string().max(249), z.string().max(1024))
+        .meta({ maxProperties: 64 })
+        .optional()
+        .describe('Topic configs the defaults set.'),
+    })
+    .optional()
+    .describe(
+      'Values the operator filled in from its defaults when it created the topic, kept for the life of the topic: a newer default or more brokers never changes an existing topic.',
+    ),
 });
 
 export const memoryClusterStatusSchema = z
@@ -820,6 +844,13 @@ export const memoryClusterStatusSchema = z
     observedGeneration: observedGenerationSchema,
     conditions: conditionsSchema([...MEMORY_CLUSTER_CONDITIONS, 'Paused']),
     topicPrefix: z.string().max(249).optional().describe('The topic prefix in effect (spec or default).'),
+    kafkaClusterId: z
+      .string()
+      .max(255)
+      .optional()
+      .describe(
+        'Cluster id the Kafka brokers report: MemoryClusters on the same Kafka cluster never share topics.',
+      ),
     topics: z
       .array(topicStatusSchema)
       .max(64)

@@ -45,6 +45,12 @@ export const ANNOTATIONS = {
    * it gives up, emits an Event and lets the object go. Default: FINALIZER_TIMEOUT_SECONDS.
    */
   finalizerTimeout: 'engram.dev/finalizer-timeout',
+  /**
+   * `"true"` on a MemoryCluster: topics of its names that already exist on the broker and belong
+   * to no other MemoryCluster are taken over (Adopted) instead of reported as TopicConflict.
+   * Adopted topics are managed but never deleted with the cluster.
+   */
+  adoptTopics: 'engram.dev/adopt-topics',
 } as const;
 
 /** Finalizers, each only where external state must be cleaned and each with an escape hatch above. */
@@ -53,6 +59,11 @@ export const FINALIZERS = {
   topics: 'engram.dev/topics',
   /** On a TenantMemory with `deletionPolicy: Delete`: purges the tenant's graph, cache keys, credentials. */
   tenantData: 'engram.dev/tenant-data',
+  /**
+   * On a Secret a Delete-policy MemoryCluster needs to reach Kafka (SASL, TLS): kept until the
+   * cluster's topics are deleted, so deleting the namespace cannot remove the credentials first.
+   */
+  kafkaCredentials: 'engram.dev/kafka-credentials',
 } as const;
 
 /** How long a finalizer retries before giving up when no `engram.dev/finalizer-timeout` is set. */
@@ -75,6 +86,7 @@ export const CONDITION_TYPES = {
   reconciling: 'Reconciling',
   stalled: 'Stalled',
   paused: 'Paused',
+  kafkaReady: 'KafkaReady',
   topicsReady: 'TopicsReady',
   graphStoreReady: 'GraphStoreReady',
   cacheReady: 'CacheReady',
@@ -86,6 +98,7 @@ export const CONDITION_TYPES = {
 /** Conditions each kind reports (set on first sight, Unknown until known). */
 export const MEMORY_CLUSTER_CONDITIONS = [
   CONDITION_TYPES.ready,
+  CONDITION_TYPES.kafkaReady,
   CONDITION_TYPES.topicsReady,
   CONDITION_TYPES.graphStoreReady,
   CONDITION_TYPES.cacheReady,

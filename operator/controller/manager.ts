@@ -1,11 +1,16 @@
 /**
  * Runs the operator: shared informers (warm on every replica), a work queue and workers per
  * controller (only on the leader), health and metrics endpoints, graceful shutdown.
+ *
+ * Writes are fenced by the leader lease: the Kubernetes client and the Kafka admin ask
+ * `writeBudgetMs()` before every write, so a replica that is not (or no longer) the leader
+ * writes nothing; when the lease is lost, the queues stop, writes in flight are cut and the
+ * process exits for a fresh start as a standby.
  */
 import http from 'node:http';
-import { isConflict, type KubeClient, type KubeObject } from '../kube/client.ts';
+import { isConflict, type KubeClient, type KubeObject, NotLeaderError } from '../kube/client.ts';
 import { Informer, type InformerHandlers } from '../kube/informer.ts';
-import { LeaderElector } from '../kube/leader-election.ts';
+import { type LeaderElectionTiming, LeaderElector } from '../kube/leader-election.ts';
 import type { ResourceType } from '../kube/resources.ts';
 import type { Logger } from './logger.ts';
 import type { OperatorMetrics } from './metrics.ts';
@@ -54,16 +59,34 @@ export interface ManagerOptions {
   namespaces: string[];
   workersPerController: number;
   resyncPeriodMs: number;
-  leaderElection?: { namespace: string; name: string; identity: string; leaseDurationMs?: number };
+  leaderElection?: {
+    namespace: string;
+    name: string;
+    identity: string;
+    /** Its own client: lease renewals never queue behind reconciles, and are never fenced. */
+    client: KubeClient;
+    timing?: Partial<LeaderElectionTiming>;
+  };
   metricsAddress?: string;
   healthAddress?: string;
+  /** A reconcile running longer than this marks the process unhealthy (wedged). */
+  reconcileStuckMs?: number;
 }
 
 interface Registered {
   controller: Controller;
   queue: WorkQueue;
   workers: Promise<void>[];
+  /** Start time of each reconcile in flight, by key. */
+  running: Map<string, number>;
 }
+
+/** A conflict means our view was stale: retry soon, but back off when it keeps happening. */
+const CONFLICT_BACKOFF = { baseDelayMs: 100, maxDelayMs: 10_000 };
+/** An informer with no list, event or watch end for this long is stalled. */
+const INFORMER_STALLED_MS = 15 * 60_000;
+/** How long a graceful stop may take before the process exits anyway. */
+const STOP_DEADLINE_MS = 30_000;
 
 export class Manager {
   private readonly opts: ManagerOptions;
@@ -74,6 +97,7 @@ export class Manager {
   private resyncTimer: NodeJS.Timeout | undefined;
   private synced = false;
   private stopping = false;
+  private leaderLost = false;
   private resolveDone!: (code: number) => void;
   /** Resolves with the exit code once the manager stopped (signal or lost lease). */
   readonly done: Promise<number>;
@@ -83,15 +107,48 @@ export class Manager {
     this.done = new Promise((r) => {
       this.resolveDone = r;
     });
+    if (opts.leaderElection) {
+      const le = opts.leaderElection;
+      // Built here so bad timing fails before anything starts.
+      this.elector = new LeaderElector(le.client, {
+        namespace: le.namespace,
+        name: le.name,
+        identity: le.identity,
+        ...le.timing,
+        onStartedLeading: () => {
+          opts.log.info('became leader', { identity: le.identity });
+          opts.metrics.leader.set(1);
+          this.startWorkers();
+        },
+        onStoppedLeading: () => this.loseLeadership(),
+        onError: (err) => opts.log.warn('leader election call failed', { err }),
+      });
+    }
   }
 
   get client(): KubeClient {
     return this.opts.client;
   }
 
+  /**
+   * How long this replica may still write, in ms: unbounded without leader election, else the
+   * time left on the lease it renewed (0 for a standby or a replica that lost the lease).
+   */
+  writeBudgetMs(): number {
+    if (this.leaderLost) return 0;
+    if (!this.elector) return Number.POSITIVE_INFINITY;
+    return this.elector.remainingMs();
+  }
+
+  /** Throws NotLeaderError unless this replica may write now (for calls outside the Kubernetes client). */
+  assertMayWrite(): void {
+    if (this.writeBudgetMs() <= 0) throw new NotLeaderError();
+  }
+
   /** A shared cache of `type` (one informer per watched namespace), created on first use. */
-  cache(type: ResourceType, labelSelector?: string): Cache {
-    const key = `${type.group}/${type.plural}?${labelSelector ?? ''}`;
+  cache(type: ResourceType, options: { labelSelector?: string; metadataOnly?: boolean } = {}): Cache {
+    const { labelSelector, metadataOnly } = options;
+    const key = `${type.group}/${type.plural}?${labelSelector ?? ''}${metadataOnly ? '#meta' : ''}`;
     let cache = this.caches.get(key);
     if (!cache) {
       const namespaces = type.namespaced && this.opts.namespaces.length ? this.opts.namespaces : [undefined];
@@ -100,6 +157,7 @@ export class Manager {
           new Informer(this.opts.client, type, {
             ...(namespace ? { namespace } : {}),
             ...(labelSelector ? { labelSelector } : {}),
+            ...(metadataOnly ? { metadataOnly } : {}),
             onError: (err, attempt) =>
               this.opts.log.warn('watch failed; restarting with backoff', {
                 resource: type.plural,
@@ -124,7 +182,9 @@ export class Manager {
       onDepth: (d) => this.opts.metrics.queueDepth.set({ controller: name }, d),
       onWait: (ms) => this.opts.metrics.queueLatency.observe({ controller: name }, ms / 1000),
     });
-    this.controllers.push({ controller, queue, workers: [] });
+    // Present from the start, so a dashboard sees 0 rather than no series.
+    this.opts.metrics.queueDepth.set({ controller: name }, 0);
+    this.controllers.push({ controller, queue, workers: [], running: new Map() });
     return (key, delayMs = 0) => queue.addAfter(key, delayMs);
   }
 
@@ -139,37 +199,23 @@ export class Manager {
     this.serve();
     const informers = [...this.caches.values()].flatMap((c) => c.informers);
     for (const i of informers) i.start();
-    await Promise.all(informers.map((i) => i.hasSynced));
+    await Promise.race([Promise.all(informers.map((i) => i.hasSynced)), this.done]);
+    if (this.stopping) return;
     this.synced = true;
     log.info('caches synced', { informers: informers.length });
-
-    const le = this.opts.leaderElection;
-    if (!le) {
+    if (!this.elector) {
       this.startWorkers();
       return;
     }
-    this.elector = new LeaderElector(this.opts.client, {
-      ...le,
-      onStartedLeading: () => {
-        log.info('became leader', { identity: le.identity });
-        this.opts.metrics.leader.set(1);
-        this.startWorkers();
-      },
-      onStoppedLeading: () => {
-        log.error('lost the leader lease; exiting so a fresh process can stand by', {
-          identity: le.identity,
-        });
-        this.opts.metrics.leader.set(0);
-        void this.stop(1);
-      },
-      onError: (err) => log.warn('leader election call failed', { err }),
-    });
     this.elector.start();
   }
 
   private startWorkers(): void {
+    if (this.stopping) return;
     for (const reg of this.controllers) {
       // Everything in the cache is reconciled once on start (level-triggered).
+      for (const obj of reg.controller.primary.list())
+        reg.queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`);
       for (let i = 0; i < this.opts.workersPerController; i++) reg.workers.push(this.worker(reg));
     }
     this.resyncTimer = setInterval(() => this.resyncAll(), this.opts.resyncPeriodMs);
@@ -185,6 +231,17 @@ export class Manager {
     }
   }
 
+  /** The lease is gone: stop every piece of work at once, then exit so a fresh process stands by. */
+  private loseLeadership(): void {
+    const { log, metrics } = this.opts;
+    this.leaderLost = true;
+    metrics.leader.set(0);
+    for (const reg of this.controllers) reg.queue.shutdown();
+    this.opts.client.abortWrites();
+    log.error('lost the leader lease; stopped all work and exiting so a fresh process can stand by');
+    void this.stop(1);
+  }
+
   private async worker(reg: Registered): Promise<void> {
     const { metrics, log } = this.opts;
     const name = reg.controller.name;
@@ -192,6 +249,7 @@ export class Manager {
       const key = await reg.queue.get();
       if (key === undefined) return;
       const end = metrics.reconcileDuration.startTimer({ controller: name });
+      reg.running.set(key, performance.now());
       try {
         const result = await reg.controller.reconcile(key);
         reg.queue.forget(key);
@@ -202,21 +260,49 @@ export class Manager {
           metrics.reconciles.inc({ controller: name, result: 'success' });
         }
       } catch (err) {
-        if (isConflict(err)) {
+        if (err instanceof NotLeaderError || this.leaderLost) {
+          metrics.reconciles.inc({ controller: name, result: 'not-leader' });
+        } else if (isConflict(err)) {
           // Our view was stale (someone wrote first): read the newer object and try again soon.
-          reg.queue.addAfter(key, 200);
+          reg.queue.addRateLimited(key, CONFLICT_BACKOFF);
           metrics.reconciles.inc({ controller: name, result: 'conflict' });
           log.debug('write conflict; reconciling again from the newer object', { controller: name, key });
-          continue;
+        } else {
+          const delay = reg.queue.addRateLimited(key);
+          metrics.reconciles.inc({ controller: name, result: 'error' });
+          log.warn('reconcile failed; retrying with backoff', {
+            controller: name,
+            key,
+            retryInMs: delay,
+            err,
+          });
         }
-        const delay = reg.queue.addRateLimited(key);
-        metrics.reconciles.inc({ controller: name, result: 'error' });
-        log.warn('reconcile failed; retrying with backoff', { controller: name, key, retryInMs: delay, err });
       } finally {
+        reg.running.delete(key);
         end();
         reg.queue.done(key);
       }
     }
+  }
+
+  /** Why the process is not healthy (liveness), or undefined. */
+  unhealthy(): string | undefined {
+    if (this.leaderLost) return 'lost the leader lease';
+    const now = performance.now();
+    const stuckMs = this.opts.reconcileStuckMs ?? 10 * 60_000;
+    for (const reg of this.controllers) {
+      for (const [key, since] of reg.running) {
+        if (now - since > stuckMs)
+          return `${reg.controller.name} reconcile of ${key} has run for ${Math.round((now - since) / 1000)} s`;
+      }
+    }
+    for (const cache of this.caches.values()) {
+      for (const i of cache.informers) {
+        if (now - i.lastProgressAt > INFORMER_STALLED_MS)
+          return `the ${cache.type.plural} watch made no progress for ${Math.round((now - i.lastProgressAt) / 1000)} s`;
+      }
+    }
+    return undefined;
   }
 
   private serve(): void {
@@ -224,7 +310,8 @@ export class Manager {
     const handler: http.RequestListener = async (req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path === '/healthz' || path === '/livez') {
-        res.writeHead(200).end('ok');
+        const why = this.unhealthy();
+        res.writeHead(why ? 503 : 200).end(why ?? 'ok');
       } else if (path === '/readyz') {
         if (this.synced && !this.stopping) res.writeHead(200).end('ok');
         else res.writeHead(503).end(this.stopping ? 'shutting down' : 'caches not synced');
@@ -257,13 +344,21 @@ export class Manager {
   async stop(code: number): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    // A backstop: a stop that hangs (a call that never returns) must not keep the process alive.
+    const deadline = setTimeout(() => {
+      this.opts.log.error('graceful stop took too long; exiting', { deadlineMs: STOP_DEADLINE_MS });
+      this.resolveDone(code || 1);
+    }, STOP_DEADLINE_MS);
+    deadline.unref();
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     for (const reg of this.controllers) reg.queue.shutdown();
     await Promise.all(this.controllers.flatMap((r) => r.workers));
-    await this.elector?.stop();
+    if (!this.leaderLost) await this.elector?.stop();
     await Promise.all([...this.caches.values()].flatMap((c) => c.informers.map((i) => i.stop())));
     for (const s of this.servers) s.close();
     this.opts.client.close();
+    this.opts.leaderElection?.client.close();
+    clearTimeout(deadline);
     this.resolveDone(code);
   }
 }

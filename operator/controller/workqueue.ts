@@ -75,11 +75,16 @@ export class WorkQueue {
     this.timers.set(key, { timer, due });
   }
 
-  /** Requeues after a failure with exponential backoff (0.5 s, 1 s, 2 s, ... up to 5 min). */
-  addRateLimited(key: string): number {
+  /**
+   * Requeues after a failure with per-key exponential backoff (by default 0.5 s, 1 s, 2 s, ... up
+   * to 5 min), with a little jitter so keys failing together do not retry in lockstep.
+   */
+  addRateLimited(key: string, backoff: { baseDelayMs?: number; maxDelayMs?: number } = {}): number {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
-    const delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** n);
+    const base = backoff.baseDelayMs ?? this.baseDelayMs;
+    const max = backoff.maxDelayMs ?? this.maxDelayMs;
+    const delay = Math.round(Math.min(max, base * 2 ** Math.min(n, 30)) * (0.9 + Math.random() * 0.2));
     this.addAfter(key, delay);
     return delay;
   }

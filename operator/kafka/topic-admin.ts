@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { type Admin, Kafka, type KafkaConfig, logLevel, type SASLOptions } from 'kafkajs';
-import type { TopicShape } from '../memorycluster/topic-plan.ts';
+import type { ConfigChange, TopicShape } from '../memorycluster/topic-plan.ts';
 import { Batcher } from './batcher.ts';
+import { IncrementalConfigClient } from './incremental-alter-configs.ts';
 
 const TOPIC_RESOURCE = 2; // kafkajs ConfigResourceTypes.TOPIC
 
@@ -18,17 +19,29 @@ export interface KafkaConnection {
 
 export type KafkaCallObserver = (verb: string, result: 'ok' | 'error') => void;
 
+/**
+ * Called before every call that changes the broker; throws to refuse it (a replica that lost the
+ * leader lease must not create, alter or delete topics beside the new leader).
+ */
+export type WriteGate = () => void;
+
+const WRITE_VERBS = new Set(['createTopics', 'createPartitions', 'incrementalAlterConfigs', 'deleteTopics']);
+
 /** Admin operations on topics; one instance per connection, shared. */
 export class TopicAdmin {
   private readonly admin: Admin;
+  private readonly configs: IncrementalConfigClient;
   private connected: Promise<void> | undefined;
+  private clusterIdValue: Promise<string> | undefined;
   private readonly observe: KafkaCallObserver;
+  private readonly gate: WriteGate;
   private readonly creates = new Batcher<TopicShape>((topics) => this.createNow(topics));
   readonly brokers: string[];
 
-  constructor(conn: KafkaConnection, observe: KafkaCallObserver) {
+  constructor(conn: KafkaConnection, observe: KafkaCallObserver, gate: WriteGate = () => undefined) {
     this.brokers = conn.brokers;
     this.observe = observe;
+    this.gate = gate;
     const config: KafkaConfig = {
       clientId: 'engram-operator',
       brokers: conn.brokers,
@@ -47,13 +60,17 @@ export class TopicAdmin {
       };
     }
     if (conn.sasl) config.sasl = conn.sasl as SASLOptions;
-    this.admin = new Kafka(config).admin();
+    const kafka = new Kafka(config);
+    this.admin = kafka.admin();
+    this.configs = new IncrementalConfigClient(kafka);
     this.admin.on('admin.disconnect', () => {
       this.connected = undefined;
+      this.clusterIdValue = undefined;
     });
   }
 
   private async call<T>(verb: string, fn: () => Promise<T>): Promise<T> {
+    if (WRITE_VERBS.has(verb)) this.gate();
     try {
       this.connected ??= this.admin.connect().catch((err) => {
         this.connected = undefined;
@@ -67,6 +84,18 @@ export class TopicAdmin {
       this.observe(verb, 'error');
       throw new KafkaAdminError(explainKafkaError(err, this.brokers), err);
     }
+  }
+
+  /** The id the brokers report: two connections with one id reach the same Kafka cluster. */
+  clusterId(): Promise<string> {
+    this.clusterIdValue ??= this.call('describeCluster', () => this.admin.describeCluster()).then(
+      (c) => c.clusterId,
+      (err) => {
+        this.clusterIdValue = undefined;
+        throw err;
+      },
+    );
+    return this.clusterIdValue;
   }
 
   /** The current shape of those of `names` that exist, reading for each only the config keys given. */
@@ -136,18 +165,13 @@ export class TopicAdmin {
     );
   }
 
-  async alterConfigs(topics: Array<{ name: string; configs: Record<string, string> }>): Promise<void> {
-    if (!topics.length) return;
-    await this.call('alterConfigs', () =>
-      this.admin.alterConfigs({
-        validateOnly: false,
-        resources: topics.map((t) => ({
-          type: TOPIC_RESOURCE,
-          name: t.name,
-          configEntries: Object.entries(t.configs).map(([name, value]) => ({ name, value })),
-        })),
-      }),
-    );
+  /**
+   * Sets and removes only the given config keys of each topic (IncrementalAlterConfigs): keys
+   * others set on the topic stay, a removed key reverts to the broker default.
+   */
+  async alterConfigs(changes: ConfigChange[]): Promise<void> {
+    if (!changes.length) return;
+    await this.call('incrementalAlterConfigs', () => this.configs.alter(changes));
   }
 
   /** Deletes the topics that exist, then checks with a fresh metadata read that none is left. */
@@ -182,7 +206,7 @@ export class TopicAdmin {
   }
 
   async close(): Promise<void> {
-    await this.admin.disconnect().catch(() => undefined);
+    await Promise.all([this.admin.disconnect().catch(() => undefined), this.configs.close()]);
   }
 }
 
@@ -230,9 +254,11 @@ export class TopicAdminPool {
   private readonly admins = new Map<string, TopicAdmin>();
   private readonly byOwner = new Map<string, string>();
   private readonly observe: KafkaCallObserver;
+  private readonly gate: WriteGate;
 
-  constructor(observe: KafkaCallObserver) {
+  constructor(observe: KafkaCallObserver, gate: WriteGate = () => undefined) {
     this.observe = observe;
+    this.gate = gate;
   }
 
   /** The admin for `owner` (a cluster key); a changed connection replaces the old client. */
@@ -243,7 +269,7 @@ export class TopicAdminPool {
     this.byOwner.set(owner, fingerprint);
     let admin = this.admins.get(fingerprint);
     if (!admin) {
-      admin = new TopicAdmin(conn, this.observe);
+      admin = new TopicAdmin(conn, this.observe, this.gate);
       this.admins.set(fingerprint, admin);
     }
     return admin;

@@ -4,8 +4,9 @@
  * metric per call. Authentication comes from @kubernetes/client-node's KubeConfig.
  */
 
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
 import { KubeConfig } from '@kubernetes/client-node';
 import { FIELD_MANAGER } from '../api/wellknown.ts';
 import { type ResourceType, resourcePath } from './resources.ts';
@@ -64,6 +65,14 @@ export class KubeApiError extends Error {
   }
 }
 
+/** A write refused because this replica may not write now (it lost, or never held, the leader lease). */
+export class NotLeaderError extends Error {
+  constructor() {
+    super('not the leader: this replica does not hold the leader lease, so it makes no changes');
+    this.name = 'NotLeaderError';
+  }
+}
+
 export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.code === 404;
 export const isConflict = (err: unknown): boolean => err instanceof KubeApiError && err.code === 409;
 
@@ -75,6 +84,19 @@ export interface KubeClientOptions {
   observe?: CallObserver;
   /** Per-request timeout for non-watch calls. */
   timeoutMs?: number;
+  /** Client-side rate limit towards the API server (requests per second and burst), as client-go has. */
+  qps?: number;
+  burst?: number;
+  /**
+   * How long writes may still be made, in ms (0 refuses every write with NotLeaderError). A write's
+   * timeout never exceeds it, so a replica that loses the leader lease cannot land a write later.
+   */
+  writeBudget?: () => number;
+}
+
+/** Per-call settings. */
+export interface CallOptions {
+  timeoutMs?: number;
 }
 
 interface RequestOptions {
@@ -83,18 +105,55 @@ interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  /** Extra request headers, e.g. the Accept of a metadata-only list. */
+  accept?: string;
   verb: string;
   resource: string;
+  timeoutMs?: number;
+}
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** How often a request refused with 429 Too Many Requests is retried, after the server's Retry-After. */
+const MAX_THROTTLED_RETRIES = 5;
+
+/** A token bucket: `take()` resolves when a request may go. */
+class RateLimiter {
+  private tokens: number;
+  private last = performance.now();
+  private readonly qps: number;
+  private readonly burst: number;
+  constructor(qps: number, burst: number) {
+    this.qps = qps;
+    this.burst = burst;
+    this.tokens = burst;
+  }
+  async take(): Promise<void> {
+    for (;;) {
+      const now = performance.now();
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.qps) / 1000);
+      this.last = now;
+      if (this.tokens >= 1) {
+        this.tokens -= 1;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, Math.ceil(((1 - this.tokens) * 1000) / this.qps)));
+    }
+  }
 }
 
 export class KubeClient {
   private readonly kc: KubeConfig;
   private readonly server: URL;
   private agent: https.Agent | undefined;
+  /** Watches hold their connection for minutes: they get their own sockets and never starve requests. */
+  private watchAgent: https.Agent | undefined;
   private headers: Record<string, string> = {};
   private headersAt = 0;
   private readonly observe: CallObserver;
   private readonly timeoutMs: number;
+  private readonly limiter: RateLimiter;
+  private readonly writeBudget: (() => number) | undefined;
+  private readonly inflightWrites = new Set<ClientRequest>();
 
   constructor(options: KubeClientOptions = {}) {
     this.kc = new KubeConfig();
@@ -105,34 +164,52 @@ export class KubeClient {
     this.server = new URL(cluster.server);
     this.observe = options.observe ?? (() => undefined);
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.limiter = new RateLimiter(options.qps ?? 50, options.burst ?? 100);
+    this.writeBudget = options.writeBudget;
+  }
+
+  /** Cuts every write in flight (the leader lease was lost: nothing more may land). */
+  abortWrites(): void {
+    for (const r of this.inflightWrites) r.destroy(new NotLeaderError());
+    this.inflightWrites.clear();
   }
 
   /** TLS material once; auth headers refreshed every minute (projected tokens rotate). */
-  private async connection(): Promise<{ agent: https.Agent; headers: Record<string, string> }> {
-    if (!this.agent || Date.now() - this.headersAt > 60_000) {
+  private async connection(watch = false): Promise<{ agent: https.Agent; headers: Record<string, string> }> {
+    if (!this.agent || !this.watchAgent || Date.now() - this.headersAt > 60_000) {
       const opts: https.RequestOptions = {};
       await this.kc.applyToHTTPSOptions(opts);
-      if (!this.agent) {
-        this.agent = new https.Agent({
-          keepAlive: true,
-          maxSockets: 32,
-          ca: opts.ca,
-          cert: opts.cert,
-          key: opts.key,
-          ...(opts.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: opts.rejectUnauthorized }),
-        });
-      }
+      const tls = {
+        ca: opts.ca,
+        cert: opts.cert,
+        key: opts.key,
+        ...(opts.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: opts.rejectUnauthorized }),
+      };
+      this.agent ??= new https.Agent({ keepAlive: true, maxSockets: 32, ...tls });
+      this.watchAgent ??= new https.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY, ...tls });
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
       if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
       this.headers = headers;
       this.headersAt = Date.now();
     }
-    return { agent: this.agent, headers: this.headers };
+    return { agent: watch ? this.watchAgent : this.agent, headers: this.headers };
   }
 
-  private async open(req: RequestOptions, timeoutMs: number | undefined): Promise<IncomingMessage> {
-    const { agent, headers } = await this.connection();
+  /**
+   * Sends a request and resolves with the response once its headers arrived. `timeoutMs` bounds
+   * the whole exchange for ordinary calls; for a watch it bounds only the wait for the headers.
+   */
+  private async open(req: RequestOptions, timeoutMs: number, watch = false): Promise<IncomingMessage> {
+    const write = WRITE_METHODS.has(req.method);
+    await this.limiter.take();
+    let budget = timeoutMs;
+    if (write && this.writeBudget) {
+      const left = this.writeBudget();
+      if (left <= 0) throw new NotLeaderError();
+      budget = Math.min(budget, left);
+    }
+    const { agent, headers } = await this.connection(watch);
     const url = new URL(req.path, this.server);
     for (const [k, v] of Object.entries(req.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
@@ -145,7 +222,7 @@ export class KubeClient {
           agent,
           headers: {
             ...headers,
-            accept: 'application/json',
+            accept: req.accept ?? 'application/json',
             ...(payload === undefined
               ? {}
               : {
@@ -154,11 +231,25 @@ export class KubeClient {
                 }),
           },
         },
-        resolve,
+        (res) => {
+          if (watch) clearTimeout(headersTimer);
+          resolve(res);
+        },
       );
-      if (timeoutMs)
-        r.setTimeout(timeoutMs, () => r.destroy(new Error(`${req.verb} ${req.resource}: timed out`)));
+      if (write) {
+        this.inflightWrites.add(r);
+        r.once('close', () => this.inflightWrites.delete(r));
+      }
+      const timedOut = () =>
+        r.destroy(new Error(`${req.verb} ${req.resource}: timed out after ${budget} ms`));
+      // A watch streams for minutes; only its start is bounded. Other calls are bounded whole.
+      const headersTimer = watch ? setTimeout(timedOut, budget) : undefined;
+      if (!watch) {
+        const whole = setTimeout(timedOut, budget);
+        r.once('close', () => clearTimeout(whole));
+      }
       r.on('error', (err) => {
+        clearTimeout(headersTimer);
         this.observe(req.verb, req.resource, 0);
         reject(err);
       });
@@ -167,31 +258,46 @@ export class KubeClient {
   }
 
   private async request<T>(req: RequestOptions): Promise<T> {
-    const res = await this.open(req, this.timeoutMs);
-    const chunks: Buffer[] = [];
-    for await (const chunk of res) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const code = res.statusCode ?? 0;
-    this.observe(req.verb, req.resource, code);
-    if (code >= 200 && code < 300) return (text ? JSON.parse(text) : {}) as T;
-    let reason = 'Unknown';
-    let message = `${req.method} ${req.path}: HTTP ${code}`;
-    try {
-      const status = JSON.parse(text) as { reason?: string; message?: string };
-      reason = status.reason ?? reason;
-      message = status.message ?? message;
-    } catch {
-      if (text) message = `${message}: ${text.slice(0, 300)}`;
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.open(req, req.timeoutMs ?? this.timeoutMs);
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      const text = Buffer.concat(chunks).toString('utf8');
+      const code = res.statusCode ?? 0;
+      this.observe(req.verb, req.resource, code);
+      if (code >= 200 && code < 300) return (text ? JSON.parse(text) : {}) as T;
+      // 429: the server did not process the request (API priority and fairness): wait as told.
+      if (code === 429 && attempt < MAX_THROTTLED_RETRIES) {
+        const after = Number(res.headers['retry-after']);
+        const delayMs = (Number.isFinite(after) && after > 0 ? Math.min(after, 30) : 1) * 1000;
+        await new Promise((r) => setTimeout(r, delayMs * (0.9 + Math.random() * 0.2)));
+        continue;
+      }
+      let reason = 'Unknown';
+      let message = `${req.method} ${req.path}: HTTP ${code}`;
+      try {
+        const status = JSON.parse(text) as { reason?: string; message?: string };
+        reason = status.reason ?? reason;
+        message = status.message ?? message;
+      } catch {
+        if (text) message = `${message}: ${text.slice(0, 300)}`;
+      }
+      throw new KubeApiError(code, reason, message);
     }
-    throw new KubeApiError(code, reason, message);
   }
 
-  get(type: ResourceType, namespace: string | undefined, name: string): Promise<KubeObject> {
+  get(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    opts: CallOptions = {},
+  ): Promise<KubeObject> {
     return this.request({
       method: 'GET',
       path: resourcePath(type, namespace, name),
       verb: 'get',
       resource: type.plural,
+      ...opts,
     });
   }
 
@@ -213,6 +319,7 @@ export class KubeClient {
     type: ResourceType,
     namespace: string | undefined,
     query: { labelSelector?: string; fieldSelector?: string; limit?: number; continue?: string } = {},
+    opts: { metadataOnly?: boolean } = {},
   ): Promise<KubeList> {
     return this.request({
       method: 'GET',
@@ -220,6 +327,7 @@ export class KubeClient {
       query,
       verb: 'list',
       resource: type.plural,
+      ...(opts.metadataOnly ? { accept: METADATA_ONLY_LIST } : {}),
     });
   }
 
@@ -260,7 +368,7 @@ export class KubeClient {
     });
   }
 
-  create(type: ResourceType, obj: KubeObject): Promise<KubeObject> {
+  create(type: ResourceType, obj: KubeObject, opts: CallOptions = {}): Promise<KubeObject> {
     return this.request({
       method: 'POST',
       path: resourcePath(type, obj.metadata.namespace),
@@ -268,10 +376,11 @@ export class KubeClient {
       body: obj,
       verb: 'create',
       resource: type.plural,
+      ...opts,
     });
   }
 
-  replace(type: ResourceType, obj: KubeObject): Promise<KubeObject> {
+  replace(type: ResourceType, obj: KubeObject, opts: CallOptions = {}): Promise<KubeObject> {
     return this.request({
       method: 'PUT',
       path: resourcePath(type, obj.metadata.namespace, obj.metadata.name),
@@ -279,6 +388,7 @@ export class KubeClient {
       body: obj,
       verb: 'update',
       resource: type.plural,
+      ...opts,
     });
   }
 
@@ -331,6 +441,7 @@ export class KubeClient {
     query: { resourceVersion: string; labelSelector?: string; timeoutSeconds: number },
     onEvent: (event: WatchEvent) => void,
     signal: AbortSignal,
+    opts: { metadataOnly?: boolean } = {},
   ): Promise<void> {
     const res = await this.open(
       {
@@ -339,17 +450,21 @@ export class KubeClient {
         query: { ...query, watch: true, allowWatchBookmarks: true },
         verb: 'watch',
         resource: type.plural,
+        ...(opts.metadataOnly ? { accept: METADATA_ONLY_WATCH } : {}),
       },
-      undefined,
+      this.timeoutMs,
+      true,
     );
     this.observe('watch', type.plural, res.statusCode ?? 0);
     if ((res.statusCode ?? 0) !== 200) {
       const chunks: Buffer[] = [];
       for await (const chunk of res) chunks.push(chunk as Buffer);
-      const status = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
-        reason?: string;
-        message?: string;
-      };
+      let status: { reason?: string; message?: string } = {};
+      try {
+        status = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+      } catch {
+        // Not a Status (a proxy's error page): the code says enough.
+      }
       throw new KubeApiError(
         res.statusCode ?? 0,
         status.reason ?? 'Unknown',
@@ -363,10 +478,12 @@ export class KubeClient {
       () => res.destroy(new Error('watch went silent')),
       (query.timeoutSeconds + 30) * 1000,
     );
+    // A multi-byte character can be split across chunks: decode the stream, not each chunk.
+    const decoder = new StringDecoder('utf8');
     let buffered = '';
     try {
       for await (const chunk of res) {
-        buffered += (chunk as Buffer).toString('utf8');
+        buffered += decoder.write(chunk as Buffer);
         let nl = buffered.indexOf('\n');
         while (nl >= 0) {
           const line = buffered.slice(0, nl).trim();
@@ -385,5 +502,11 @@ export class KubeClient {
 
   close(): void {
     this.agent?.destroy();
+    this.watchAgent?.destroy();
   }
 }
+
+/** Metadata-only responses (PartialObjectMetadata): no Secret data crosses the wire or sits in memory. */
+const METADATA_ONLY_LIST =
+  'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+const METADATA_ONLY_WATCH = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';

@@ -16,6 +16,8 @@ export interface InformerHandlers {
 export interface InformerOptions {
   namespace?: string;
   labelSelector?: string;
+  /** Keep only metadata (PartialObjectMetadata): for Secrets, whose data the cache must not hold. */
+  metadataOnly?: boolean;
   watchTimeoutSeconds?: number;
   onError?(err: unknown, attempt: number): void;
 }
@@ -29,6 +31,8 @@ export class Informer {
   private synced!: () => void;
   readonly hasSynced: Promise<void>;
   private running: Promise<void> | undefined;
+  /** performance.now() of the last list, event or cleanly ended watch: a stalled informer shows. */
+  lastProgressAt = performance.now();
 
   private readonly client: KubeClient;
   private readonly options: InformerOptions;
@@ -72,6 +76,7 @@ export class Informer {
         if (needList) {
           await this.relist();
           needList = false;
+          this.lastProgressAt = performance.now();
           this.synced();
         }
         await this.client.watch(
@@ -92,6 +97,7 @@ export class Informer {
               );
             }
             attempt = 0;
+            this.lastProgressAt = performance.now();
             const rv = event.object.metadata?.resourceVersion;
             if (rv) this.resourceVersion = rv;
             if (event.type === 'BOOKMARK') return;
@@ -99,7 +105,9 @@ export class Informer {
             else this.upsert(event.object);
           },
           this.abort.signal,
+          { metadataOnly: this.options.metadataOnly ?? false },
         );
+        this.lastProgressAt = performance.now();
       } catch (err) {
         if (this.abort.signal.aborted) return;
         if (err instanceof KubeApiError && err.code === 410) {
@@ -110,7 +118,14 @@ export class Informer {
         this.options.onError?.(err, attempt);
         if (attempt > 3) needList = true;
         const delay = Math.min(10_000, 250 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
-        await new Promise((r) => setTimeout(r, delay));
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, delay);
+          const wake = () => {
+            clearTimeout(t);
+            r();
+          };
+          this.abort.signal.addEventListener('abort', wake, { once: true });
+        });
       }
     }
   }
@@ -119,12 +134,17 @@ export class Informer {
     const seen = new Set<string>();
     let continueToken: string | undefined;
     do {
-      const page = await this.client.list(this.type, this.options.namespace, {
-        limit: 500,
-        ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
-        ...(continueToken ? { continue: continueToken } : {}),
-      });
-      for (const item of page.items) {
+      const page = await this.client.list(
+        this.type,
+        this.options.namespace,
+        {
+          limit: 500,
+          ...(this.options.labelSelector ? { labelSelector: this.options.labelSelector } : {}),
+          ...(continueToken ? { continue: continueToken } : {}),
+        },
+        { metadataOnly: this.options.metadataOnly ?? false },
+      );
+      for (const item of page.items ?? []) {
         item.apiVersion ??= apiVersionOf(this.type);
         item.kind ??= this.type.kind;
         seen.add(objectKey(item.metadata.namespace, item.metadata.name));

@@ -1,22 +1,20 @@
 /** Wires the MemoryCluster reconciler to the caches and events it reacts to. */
+import type { MemoryCluster } from '../api/memorycluster.ts';
 import { LABEL_VALUES, LABELS } from '../api/wellknown.ts';
+import { Applier } from '../controller/apply.ts';
 import type { Logger } from '../controller/logger.ts';
 import type { Cache, Manager } from '../controller/manager.ts';
+import { SecretReader } from '../controller/secrets.ts';
+import { StatusWriter } from '../controller/status-writer.ts';
 import type { TopicAdminPool } from '../kafka/topic-admin.ts';
 import type { KubeObject } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { Types } from '../kube/resources.ts';
+import { GeneratedCredentials } from './credentials.ts';
 import { MemoryClusterReconciler } from './reconciler.ts';
-
-/** The kinds of object a MemoryCluster owns (its credentials Secrets among them). */
-export const CHILD_TYPES = [
-  Types.StatefulSet,
-  Types.Service,
-  Types.ConfigMap,
-  Types.Secret,
-  Types.PodDisruptionBudget,
-  Types.NetworkPolicy,
-] as const;
+import { VolumeExpansion } from './storage.ts';
+import { managedServiceAddress, type StoreComponent, StoreHealth } from './stores.ts';
+import { ClusterTopics } from './topics.ts';
 
 /** How long child events wait to be folded together before they reconcile their owner. */
 export const CHILD_EVENT_DELAY_MS = 250;
@@ -38,29 +36,100 @@ export function specChanged(oldObj: KubeObject, newObj: KubeObject): boolean {
   );
 }
 
+/** Every Secret a cluster reads: credentials of its stores, Kafka SASL and TLS, the LLM key. */
+export function referencedSecrets(mc: KubeObject): string[] {
+  const spec = (mc.spec ?? {}) as Partial<MemoryCluster['spec']>;
+  return [
+    spec.neo4j?.managed?.credentialsSecretRef?.name,
+    spec.neo4j?.external?.credentialsSecretRef?.name,
+    spec.neo4j?.external?.caSecretRef?.name,
+    spec.redis?.managed?.credentialsSecretRef?.name,
+    spec.redis?.external?.credentialsSecretRef?.name,
+    spec.redis?.external?.caSecretRef?.name,
+    spec.kafka?.external?.sasl?.credentialsSecretRef?.name,
+    spec.kafka?.external?.tls?.caSecretRef?.name,
+    spec.kafka?.external?.tls?.clientCertSecretRef?.name,
+    spec.extraction?.apiKeySecretRef?.name,
+  ].filter((n): n is string => !!n);
+}
+
+export interface MemoryClusterControllerDeps {
+  kafka: TopicAdminPool;
+  events: EventRecorder;
+  log: Logger;
+  pollIntervalMs: number;
+  operatorNamespace: string;
+  /** Whether the operator runs in the cluster (it then reaches managed stores through their Services). */
+  inCluster: boolean;
+  managedKafkaAddressOverride?: string;
+  managedStoreAddresses?: Partial<Record<StoreComponent, string>>;
+}
+
 export function registerMemoryClusterController(
   manager: Manager,
-  deps: {
-    kafka: TopicAdminPool;
-    events: EventRecorder;
-    log: Logger;
-    pollIntervalMs: number;
-    managedKafkaAddressOverride?: string;
-  },
+  deps: MemoryClusterControllerDeps,
 ): MemoryClusterReconciler {
-  const owned = `${LABELS.managedBy}=${LABEL_VALUES.managedBy}`;
+  const owned = { labelSelector: `${LABELS.managedBy}=${LABEL_VALUES.managedBy}` };
   const caches = {
     clusters: manager.cache(Types.MemoryCluster),
     statefulSets: manager.cache(Types.StatefulSet, owned),
     services: manager.cache(Types.Service, owned),
     configMaps: manager.cache(Types.ConfigMap, owned),
-    secrets: manager.cache(Types.Secret, owned),
+    // Metadata only, of every Secret: a user's credentials Secret changing must reconcile at once,
+    // and no Secret data sits in the operator's memory.
+    secretsMeta: manager.cache(Types.Secret, { metadataOnly: true }),
     pdbs: manager.cache(Types.PodDisruptionBudget, owned),
     networkPolicies: manager.cache(Types.NetworkPolicy, owned),
     workerPools: manager.cache(Types.WorkerPool),
     tenants: manager.cache(Types.TenantMemory),
   };
-  const reconciler = new MemoryClusterReconciler({ client: manager.client, caches, ...deps });
+  const client = manager.client;
+  const secrets = new SecretReader(client);
+  const topics = new ClusterTopics({
+    client,
+    kafka: deps.kafka,
+    secrets,
+    events: deps.events,
+    clusters: caches.clusters,
+    statefulSets: caches.statefulSets,
+    secretsMeta: caches.secretsMeta,
+    ...(deps.managedKafkaAddressOverride
+      ? { managedKafkaAddressOverride: deps.managedKafkaAddressOverride }
+      : {}),
+  });
+  const stores = new StoreHealth({
+    client,
+    secrets,
+    statefulSets: caches.statefulSets,
+    secretsMeta: caches.secretsMeta,
+    managedAddress: (cluster, component) =>
+      deps.managedStoreAddresses?.[component] ??
+      (deps.inCluster ? managedServiceAddress(cluster, component) : undefined),
+  });
+  const reconciler = new MemoryClusterReconciler({
+    client,
+    events: deps.events,
+    caches,
+    applier: new Applier(client, [
+      caches.configMaps,
+      caches.services,
+      caches.statefulSets,
+      caches.pdbs,
+      caches.networkPolicies,
+    ]),
+    status: new StatusWriter(client, deps.events, Types.MemoryCluster),
+    topics,
+    stores,
+    volumes: new VolumeExpansion(client),
+    credentials: new GeneratedCredentials({
+      client,
+      secretsMeta: caches.secretsMeta,
+      events: deps.events,
+    }),
+    log: deps.log,
+    build: { operatorNamespace: deps.operatorNamespace },
+    pollIntervalMs: deps.pollIntervalMs,
+  });
   const enqueue = manager.register(reconciler);
 
   caches.clusters.on({
@@ -78,12 +147,22 @@ export function registerMemoryClusterController(
     caches.statefulSets,
     caches.services,
     caches.configMaps,
-    caches.secrets,
     caches.pdbs,
     caches.networkPolicies,
   ]) {
     cache.on({ add: toOwner, update: (_a, b) => toOwner(b), delete: toOwner });
   }
+  // A Secret a cluster references (or owns) changed: reconcile that cluster now, not at the next poll.
+  const secretChanged = (s: KubeObject) => {
+    toOwner(s);
+    for (const mc of caches.clusters.list(s.metadata.namespace))
+      if (referencedSecrets(mc).includes(s.metadata.name)) enqueue(keyOf(mc));
+  };
+  caches.secretsMeta.on({
+    add: secretChanged,
+    update: (a, b) => a.metadata.resourceVersion !== b.metadata.resourceVersion && secretChanged(b),
+    delete: secretChanged,
+  });
   // Worker pools and tenants feed the cluster's summary columns.
   const toCluster = (o: KubeObject) => {
     const ref = (o.spec as { clusterRef?: { name?: string } } | undefined)?.clusterRef?.name;

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   type ClusterObservation,
   computeClusterStatus,
+  computePausedStatus,
   type PartHealth,
   statefulSetHealth,
 } from './status.ts';
@@ -10,8 +11,8 @@ import {
 const ok: PartHealth = { status: 'True', reason: 'Ready', message: 'ok' };
 const observation = (parts: Partial<ClusterObservation> = {}): ClusterObservation => ({
   generation: 2,
-  paused: false,
   topicPrefix: 'p',
+  kafka: ok,
   topics: { ...ok, list: [] },
   graphStore: ok,
   cache: ok,
@@ -58,9 +59,12 @@ describe('computeClusterStatus', () => {
       { ready: 'False', reason: 'NotSupported', reconciling: 'False', stalled: 'True' },
     ],
     [
-      'paused',
-      { paused: true },
-      { ready: 'Unknown', reason: 'Paused', reconciling: 'False', stalled: 'False' },
+      'a managed Kafka still starting is progress, not failure',
+      {
+        kafka: { status: 'Unknown', reason: 'PodsNotReady', message: 'managed Redpanda: 0/1 pods ready' },
+        topics: { status: 'Unknown', reason: 'WaitingForKafka', message: 'waiting', list: [] },
+      },
+      { ready: 'Unknown', reason: 'Progressing', reconciling: 'True', stalled: 'False' },
     ],
   ];
   for (const [name, parts, want] of cases) {
@@ -88,6 +92,33 @@ describe('computeClusterStatus', () => {
     );
     assert.equal(cond(failed, 'CacheReady').lastTransitionTime, '2026-11-22T11:00:00Z');
     assert.equal(cond(failed, 'GraphStoreReady').lastTransitionTime, '2026-11-22T10:00:00Z');
+  });
+});
+
+describe('computePausedStatus', () => {
+  it('speaks for the new generation only in Ready and Paused; other conditions keep theirs', () => {
+    const reconciled = computeClusterStatus(undefined, observation(), now);
+    const paused = computePausedStatus(reconciled, 3, new Date('2026-11-22T12:00:00Z'));
+    assert.equal(paused.observedGeneration, 3);
+    assert.equal(cond(paused, 'Ready').status, 'Unknown');
+    assert.equal(cond(paused, 'Ready').reason, 'Paused');
+    assert.equal(cond(paused, 'Ready').observedGeneration, 3);
+    assert.equal(cond(paused, 'Paused').status, 'True');
+    for (const type of ['TopicsReady', 'GraphStoreReady', 'CacheReady', 'KafkaReady', 'WorkersReady'])
+      assert.equal(cond(paused, type).observedGeneration, 2, `${type} was computed for generation 2`);
+    assert.deepEqual(
+      computePausedStatus(paused, 3, new Date('2026-11-22T13:00:00Z')),
+      paused,
+      'no rewrite at rest',
+    );
+  });
+  it('a new cluster reports no Paused condition as a Warning-worthy False: NotPaused only', () => {
+    const s = computeClusterStatus(undefined, observation(), now);
+    assert.equal(cond(s, 'Paused').status, 'False');
+    assert.equal(cond(s, 'Paused').reason, 'NotPaused');
+  });
+  it('always reports the LAG column, 0 without pools', () => {
+    assert.equal(computeClusterStatus(undefined, observation(), now).totalLag, 0);
   });
 });
 

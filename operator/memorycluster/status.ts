@@ -18,8 +18,10 @@ export interface PartHealth {
 
 export interface ClusterObservation {
   generation: number;
-  paused: boolean;
   topicPrefix: string;
+  kafkaClusterId?: string;
+  /** The brokers: managed Redpanda's rollout, or the connection to external Kafka. */
+  kafka: PartHealth;
   topics: PartHealth & { list: TopicStatus[] };
   graphStore: PartHealth;
   cache: PartHealth;
@@ -40,6 +42,7 @@ export function computeClusterStatus(
   now: Date,
 ): MemoryClusterStatus {
   const parts: Array<[string, PartHealth]> = [
+    [C.kafkaReady, o.kafka],
     [C.topicsReady, o.topics],
     [C.graphStoreReady, o.graphStore],
     [C.cacheReady, o.cache],
@@ -50,15 +53,7 @@ export function computeClusterStatus(
   const stalled = parts.find(([, p]) => p.stalled);
 
   let ready: ConditionInput;
-  if (o.paused) {
-    ready = {
-      type: C.ready,
-      status: 'Unknown',
-      reason: 'Paused',
-      message:
-        'reconciliation is paused (spec.paused or annotation engram.dev/paused); the operator makes no changes',
-    };
-  } else if (failing) {
+  if (failing) {
     ready = {
       type: C.ready,
       status: 'False',
@@ -85,15 +80,9 @@ export function computeClusterStatus(
     ...parts.map(([type, p]) => ({ type, status: p.status, reason: p.reason, message: p.message })),
     {
       type: C.reconciling,
-      status: !o.paused && ready.status !== 'True' && !stalled ? 'True' : 'False',
-      reason: o.paused
-        ? 'Paused'
-        : ready.status === 'True'
-          ? 'Reconciled'
-          : stalled
-            ? 'Stalled'
-            : ready.reason,
-      message: o.paused ? 'paused' : ready.status === 'True' ? 'generation fully reconciled' : ready.message,
+      status: ready.status !== 'True' && !stalled ? 'True' : 'False',
+      reason: ready.status === 'True' ? 'Reconciled' : stalled ? 'Stalled' : ready.reason,
+      message: ready.status === 'True' ? 'generation fully reconciled' : ready.message,
     },
     {
       type: C.stalled,
@@ -101,17 +90,13 @@ export function computeClusterStatus(
       reason: stalled ? stalled[1].reason : 'NotStalled',
       message: stalled ? `${stalled[0]}: ${stalled[1].message}` : '',
     },
-    {
-      type: C.paused,
-      status: o.paused ? 'True' : 'False',
-      reason: o.paused ? 'Paused' : 'NotPaused',
-      message: o.paused ? 'remove spec.paused / the engram.dev/paused annotation to resume' : '',
-    },
+    { type: C.paused, status: 'False', reason: 'NotPaused', message: '' },
   ];
   return {
     observedGeneration: o.generation,
     conditions: mergeConditions(previous?.conditions, inputs, o.generation, now),
     topicPrefix: o.topicPrefix,
+    ...(o.kafkaClusterId ? { kafkaClusterId: o.kafkaClusterId } : {}),
     topics: o.topics.list,
     endpoints: o.endpoints,
     credentials: o.credentials,
@@ -122,7 +107,47 @@ export function computeClusterStatus(
       readyReplicas: o.workers.readyReplicas,
       summary: `${o.workers.readyReplicas}/${o.workers.replicas}`,
     },
-    ...(o.workers.totalLag === undefined ? {} : { totalLag: o.workers.totalLag }),
+    // The LAG column: total lag of the pools (0 with none); unknown pool lag counts as 0.
+    totalLag: o.workers.totalLag ?? 0,
+  };
+}
+
+/**
+ * Status while paused (pure): Ready and Paused speak for the current generation; every other
+ * condition keeps the generation it was computed for, so nothing claims to have checked a spec
+ * the operator has not acted on.
+ */
+export function computePausedStatus(
+  previous: MemoryClusterStatus | undefined,
+  generation: number,
+  now: Date,
+): MemoryClusterStatus {
+  const message =
+    'reconciliation is paused (spec.paused or annotation engram.dev/paused); the operator makes no changes';
+  const inputs: ConditionInput[] = [
+    { type: C.ready, status: 'Unknown', reason: 'Paused', message },
+    { type: C.reconciling, status: 'False', reason: 'Paused', message: 'paused' },
+    {
+      type: C.paused,
+      status: 'True',
+      reason: 'Paused',
+      message: 'remove spec.paused / the engram.dev/paused annotation to resume',
+    },
+  ];
+  const touched = new Set(inputs.map((i) => i.type));
+  const kept = (previous?.conditions ?? []).filter((c) => !touched.has(c.type));
+  return {
+    ...previous,
+    observedGeneration: generation,
+    conditions: [
+      ...mergeConditions(
+        previous?.conditions?.filter((c) => touched.has(c.type)),
+        inputs,
+        generation,
+        now,
+      ),
+      ...kept,
+    ],
   };
 }
 

@@ -1,63 +1,102 @@
 /**
  * What to do on the broker so its topics match the MemoryCluster: a pure diff. An unchanged
  * topic yields no action, so a resync costs one describe and nothing else.
+ *
+ * Ownership decides what may be touched: a topic this cluster created (or explicitly adopted) is
+ * managed; a topic another MemoryCluster owns, or one that merely exists, is reported and never
+ * changed, adopted or deleted.
  */
 
 export interface TopicShape {
   name: string;
   partitions: number;
+  /** -1 when the broker's default decides (a topic not created yet). */
   replicationFactor: number;
   /** Only the configs the operator sets; others on the broker are not compared. */
   configs: Record<string, string>;
 }
 
+/** How a topic came to be this cluster's. Only `Created` topics are deleted with the cluster. */
+export type TopicOwnership = 'Created' | 'Adopted';
+
+export interface TopicClaim {
+  ownership: TopicOwnership;
+  /** Config keys the operator set on the topic last time: a key no longer desired is removed. */
+  configKeys: readonly string[];
+}
+
 export interface TopicProblem {
   topic: string;
-  reason: 'NotSupported' | 'TopicConflict';
+  reason: 'NotSupported' | 'TopicConflict' | 'TopicPrefixConflict';
   message: string;
+}
+
+export interface ConfigChange {
+  name: string;
+  /** Keys to set (incrementally: other keys on the topic are left alone). */
+  set: Record<string, string>;
+  /** Keys the operator set before and the spec no longer has: they revert to the broker default. */
+  remove: string[];
 }
 
 export interface TopicPlan {
   create: TopicShape[];
+  /** Existing topics taken over (managed Kafka, or the adopt annotation). */
+  adopt: string[];
   /** Grow to `partitions` (Kafka can only add partitions). */
   grow: Array<{ name: string; from: number; partitions: number }>;
-  /** Replace the topic's dynamic configs with `configs` (the full desired set). */
-  alterConfigs: Array<{ name: string; configs: Record<string, string>; changed: string[] }>;
+  alterConfigs: ConfigChange[];
   problems: TopicProblem[];
 }
 
-export const isEmptyPlan = (p: TopicPlan): boolean =>
-  p.create.length + p.grow.length + p.alterConfigs.length === 0;
+export interface TopicPlanInput {
+  desired: TopicShape[];
+  /** Topics that exist on the broker, with the values of the config keys asked for. */
+  current: ReadonlyMap<string, TopicShape>;
+  /** The topics this cluster owns. */
+  claims: ReadonlyMap<string, TopicClaim>;
+  /** Topics another MemoryCluster owns or has precedence for, with who it is. */
+  foreign: ReadonlyMap<string, string>;
+  /** Whether an existing topic nobody claims may be adopted (own managed broker, or annotation). */
+  adoptExisting: boolean;
+  /** The annotation that allows adoption, for messages. */
+  adoptAnnotation: string;
+}
 
-/**
- * `managed` names the topics this cluster created or adopted before (from its status): those
- * may be grown and re-configured. A topic that already exists but is not managed is adopted
- * only when its shape matches; otherwise it is reported and left untouched.
- */
-export function topicPlan(
-  desired: TopicShape[],
-  current: Map<string, TopicShape>,
-  managed: Set<string>,
-): TopicPlan {
-  const plan: TopicPlan = { create: [], grow: [], alterConfigs: [], problems: [] };
-  for (const want of desired) {
-    const have = current.get(want.name);
+export const isEmptyPlan = (p: TopicPlan): boolean =>
+  p.create.length + p.adopt.length + p.grow.length + p.alterConfigs.length === 0;
+
+export function topicPlan(input: TopicPlanInput): TopicPlan {
+  const plan: TopicPlan = { create: [], adopt: [], grow: [], alterConfigs: [], problems: [] };
+  for (const want of input.desired) {
+    const owner = input.foreign.get(want.name);
+    if (owner) {
+      plan.problems.push({
+        topic: want.name,
+        reason: 'TopicPrefixConflict',
+        message: `topic ${want.name} belongs to ${owner} on the same Kafka cluster: two MemoryClusters must not share topics; set spec.kafka.topicPrefix to a prefix of its own`,
+      });
+      continue;
+    }
+    const have = input.current.get(want.name);
+    let claim = input.claims.get(want.name);
     if (!have) {
       plan.create.push(want);
       continue;
     }
-    if (!managed.has(want.name)) {
-      const mismatch = shapeMismatch(want, have);
-      if (mismatch) {
+    if (!claim) {
+      if (!input.adoptExisting) {
         plan.problems.push({
           topic: want.name,
           reason: 'TopicConflict',
-          message: `topic ${want.name} already exists on the broker with ${mismatch}; Engram does not modify topics it did not create: delete it, or choose another spec.kafka.topicPrefix`,
+          message: `topic ${want.name} already exists on the broker and was not created by this MemoryCluster: Engram does not take over topics it did not create; delete it, choose another spec.kafka.topicPrefix, or annotate the MemoryCluster ${input.adoptAnnotation}: "true" to manage it (adopted topics are kept when the cluster is deleted)`,
         });
         continue;
       }
+      plan.adopt.push(want.name);
+      claim = { ownership: 'Adopted', configKeys: [] };
     }
-    if (want.replicationFactor !== have.replicationFactor) {
+    if (want.replicationFactor > 0 && want.replicationFactor !== have.replicationFactor) {
       plan.problems.push({
         topic: want.name,
         reason: 'NotSupported',
@@ -73,19 +112,14 @@ export function topicPlan(
     } else if (want.partitions > have.partitions) {
       plan.grow.push({ name: want.name, from: have.partitions, partitions: want.partitions });
     }
-    const changed = Object.keys(want.configs)
-      .filter((k) => have.configs[k] !== want.configs[k])
-      .sort();
-    if (changed.length) plan.alterConfigs.push({ name: want.name, configs: want.configs, changed });
+    const set = Object.fromEntries(Object.entries(want.configs).filter(([k, v]) => have.configs[k] !== v));
+    const remove = claim.configKeys.filter((k) => !(k in want.configs)).sort();
+    if (Object.keys(set).length || remove.length) plan.alterConfigs.push({ name: want.name, set, remove });
   }
   return plan;
 }
 
-function shapeMismatch(want: TopicShape, have: TopicShape): string | undefined {
-  if (want.partitions !== have.partitions) return `${have.partitions} partitions (spec: ${want.partitions})`;
-  if (want.replicationFactor !== have.replicationFactor)
-    return `replication factor ${have.replicationFactor} (spec: ${want.replicationFactor})`;
-  const differing = Object.keys(want.configs).filter((k) => have.configs[k] !== want.configs[k]);
-  if (differing.length) return `different configs (${differing.sort().join(', ')})`;
-  return undefined;
+/** The keys a config change touches, for events: `retention.ms, -cleanup.policy`. */
+export function describeConfigChange(c: ConfigChange): string {
+  return [...Object.keys(c.set).sort(), ...c.remove.map((k) => `-${k}`)].join(', ');
 }

@@ -4,14 +4,10 @@
  */
 import { Redis } from 'ioredis';
 import neo4j from 'neo4j-driver';
+import type { StoreCredentials } from '../controller/secrets.ts';
 import type { PartHealth } from '../memorycluster/status.ts';
 
-export interface StoreCredentials {
-  username: string;
-  password: string;
-  /** Where they came from, for messages: `secret <name>`. */
-  source: string;
-}
+export type { StoreCredentials };
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -69,13 +65,19 @@ export async function checkRedis(
     db,
     ...(creds ? { username: creds.username || undefined, password: creds.password } : {}),
   });
-  client.on('error', () => undefined);
+  // ioredis rejects connect() with a bare "Connection is closed."; the socket's own error (refused,
+  // unknown host, TLS) arrives as an 'error' event: keep it for the message.
+  let socketError: unknown;
+  client.on('error', (err) => {
+    socketError ??= err;
+  });
   try {
     await client.connect();
     await client.ping();
     return { status: 'True', reason: 'Connected', message: `connected to ${uri}` };
   } catch (err) {
-    const text = errorText(err);
+    const text =
+      socketError && /Connection is closed/.test(errorText(err)) ? errorText(socketError) : errorText(err);
     if (/WRONGPASS|NOAUTH|invalid password|invalid username/i.test(text)) {
       return {
         status: 'False',

@@ -402,15 +402,21 @@ describe('user mistakes end as conditions that say what to do', () => {
   });
 
   it('deletion never blocks on an unreachable broker past the finalizer timeout', async () => {
+    // The cluster created its topics; then its broker becomes unreachable (a wrong address here).
     const mc = cluster(ns, 'gone', {
       topicDeletionPolicy: 'Delete',
-      kafka: { topicPrefix: `${prefix}.g`, external: { bootstrapServers: ['127.0.0.1:1'] } },
+      kafka: localKafka(`${prefix}.g`),
       neo4j: { managed: {} },
       redis: { managed: {} },
     });
     mc.metadata.annotations = { 'engram.dev/finalizer-timeout': '3s' };
     await client.apply(Types.MemoryCluster, mc);
-    await eventually('finalizer added', async () =>
+    await waitCondition('gone', 'TopicsReady', 'True');
+    await client.mergePatch(Types.MemoryCluster, ns, 'gone', {
+      spec: { kafka: { external: { bootstrapServers: ['127.0.0.1:1'] } } },
+    });
+    await waitCondition('gone', 'TopicsReady', 'False');
+    assert.ok(
       (await client.get(Types.MemoryCluster, ns, 'gone')).metadata.finalizers?.includes('engram.dev/topics'),
     );
     const started = Date.now();
@@ -428,5 +434,33 @@ describe('user mistakes end as conditions that say what to do', () => {
       events.includes('TopicDeletionAbandoned'),
       `a Warning event says topics may remain (${events})`,
     );
+    assert.equal(
+      (await topicsWithPrefix(env, `${prefix}.g`)).size,
+      7,
+      'the unreachable cluster deleted nothing',
+    );
+  });
+
+  it('a cluster that never reached its broker created nothing, so its deletion waits for nothing', async () => {
+    const mc = cluster(ns, 'never', {
+      topicDeletionPolicy: 'Delete',
+      kafka: { topicPrefix: `${prefix}.nv`, external: { bootstrapServers: ['127.0.0.1:1'] } },
+      neo4j: { managed: {} },
+      redis: { managed: {} },
+    });
+    await client.apply(Types.MemoryCluster, mc);
+    await eventually('finalizer added', async () =>
+      (await client.get(Types.MemoryCluster, ns, 'never')).metadata.finalizers?.includes('engram.dev/topics'),
+    );
+    const started = Date.now();
+    await client.delete(Types.MemoryCluster, ns, 'never');
+    await eventually(
+      'cluster gone',
+      async () => !(await client.getOrUndefined(Types.MemoryCluster, ns, 'never')),
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    assert.ok(Date.now() - started < 10_000, 'no finalizer timeout to wait out: nothing was claimed');
   });
 });

@@ -21,6 +21,7 @@ export async function freePort(): Promise<number> {
 export interface OperatorProcess {
   proc: ChildProcess;
   metricsPort: number;
+  healthPort: number;
   logs: string[];
   metrics(): Promise<Map<string, number>>;
   /** Sum of a counter's samples whose labels match all of `labels`. */
@@ -31,7 +32,7 @@ export interface OperatorProcess {
 export async function startOperator(
   env: DevEnv,
   args: string[] = [],
-  opts: { waitReady?: boolean } = {},
+  opts: { waitReady?: boolean; managedKafkaAddress?: boolean } = {},
 ): Promise<OperatorProcess> {
   const metricsPort = await freePort();
   const healthPort = await freePort();
@@ -46,8 +47,7 @@ export async function startOperator(
       `127.0.0.1:${metricsPort}`,
       '--health-probe-bind-address',
       `127.0.0.1:${healthPort}`,
-      '--managed-kafka-address',
-      env.KAFKA_BROKERS,
+      ...(opts.managedKafkaAddress === false ? [] : ['--managed-kafka-address', env.KAFKA_BROKERS]),
       ...args,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: env.KUBECONFIG } },
@@ -74,6 +74,7 @@ export async function startOperator(
   const op: OperatorProcess = {
     proc,
     metricsPort,
+    healthPort,
     logs,
     metrics,
     async counter(name, labels = {}) {
@@ -94,15 +95,21 @@ export async function startOperator(
     },
   };
   if (opts.waitReady !== false) {
-    await eventually(
-      'operator ready',
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`operator exited: ${logs.slice(-20).join('\n')}`);
-        const res = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
-        return res.ok;
-      },
-      { timeoutMs: 30_000 },
-    );
+    try {
+      await eventually(
+        'operator ready',
+        async () => {
+          if (proc.exitCode !== null) throw new Error(`operator exited: ${logs.slice(-20).join('\n')}`);
+          const res = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
+          return res.ok;
+        },
+        { timeoutMs: 30_000 },
+      );
+    } catch (err) {
+      // Never leave a stray operator behind (it would keep the test run alive and keep writing).
+      await op.stop('SIGKILL');
+      throw new Error(`${(err as Error).message}\n${logs.slice(-20).join('\n')}`);
+    }
   }
   return op;
 }

@@ -32,12 +32,14 @@ type Pod = {
 };
 const podOf = (sts: KubeObject) => (sts.spec as { template: { spec: Pod } }).template.spec;
 
+const ctx = { operatorNamespace: 'engram-system' };
+
 describe('store builders', () => {
   const mc = cluster();
   const all: Array<[string, KubeObject[]]> = [
-    ['neo4j', buildNeo4jChildren(mc, mc.spec.neo4j.managed!)],
-    ['redis', buildRedisChildren(mc, mc.spec.redis.managed!)],
-    ['kafka', buildRedpandaChildren(mc, mc.spec.kafka.managed!)],
+    ['neo4j', buildNeo4jChildren(mc, mc.spec.neo4j.managed!, ctx)],
+    ['redis', buildRedisChildren(mc, mc.spec.redis.managed!, ctx)],
+    ['kafka', buildRedpandaChildren(mc, mc.spec.kafka.managed!, ctx)],
   ];
   for (const [component, objects] of all) {
     it(`${component}: every child is owned by the cluster, labelled, and in its namespace`, () => {
@@ -70,8 +72,9 @@ describe('store builders', () => {
       const from = (np.spec as { ingress: Array<{ from: unknown[] }> }).ingress[0]!.from;
       assert.deepEqual(from, [
         { podSelector: { matchLabels: { 'engram.dev/cluster': 'mem' } } },
+        // The operator's pods in the operator's namespace only: a look-alike label elsewhere is not let in.
         {
-          namespaceSelector: {},
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'engram-system' } },
           podSelector: { matchLabels: { 'app.kubernetes.io/name': 'engram-operator' } },
         },
       ]);
@@ -94,7 +97,7 @@ describe('store builders', () => {
   it('rolls Neo4j pods when memory settings change (config hash on the pod template)', () => {
     const hash = (heap: string) => {
       const m = cluster({ neo4j: { managed: { memory: { heap } } } });
-      const sts = buildNeo4jChildren(m, m.spec.neo4j.managed!).find((o) => o.kind === 'StatefulSet')!;
+      const sts = buildNeo4jChildren(m, m.spec.neo4j.managed!, ctx).find((o) => o.kind === 'StatefulSet')!;
       return (sts.spec as { template: { metadata: { annotations: Record<string, string> } } }).template
         .metadata.annotations['engram.dev/config-hash'];
     };
@@ -104,11 +107,24 @@ describe('store builders', () => {
 
   it('uses the given storage class and size, else the defaults', () => {
     const m = cluster({ neo4j: { managed: { storage: { size: '50Gi', storageClassName: 'fast' } } } });
-    const sts = buildNeo4jChildren(m, m.spec.neo4j.managed!).find((o) => o.kind === 'StatefulSet')!;
+    const sts = buildNeo4jChildren(m, m.spec.neo4j.managed!, ctx).find((o) => o.kind === 'StatefulSet')!;
     const pvc = (sts.spec as { volumeClaimTemplates: Array<{ spec: Record<string, unknown> }> })
       .volumeClaimTemplates[0]!;
     assert.equal(pvc.spec.storageClassName, 'fast');
     assert.deepEqual(pvc.spec.resources, { requests: { storage: '50Gi' } });
+  });
+
+  it('keeps the Redis password out of every process argument', () => {
+    const sts = buildRedisChildren(mc, mc.spec.redis.managed!, ctx).find((o) => o.kind === 'StatefulSet')!;
+    const c = (
+      sts.spec as { template: { spec: { containers: Array<{ command: string[]; args?: string[] }> } } }
+    ).template.spec.containers[0]!;
+    // Kubernetes expands $(VAR) in command and args into the process's argv; the shell's $VAR stays in the env.
+    assert.ok(
+      ![...c.command, ...(c.args ?? [])].some((a) => a.includes('$(REDIS_PASSWORD)')),
+      c.command.join(' '),
+    );
+    assert.equal(c.command[0], 'sh');
   });
 
   it('points workers at the managed brokers through the Service', () => {

@@ -5,6 +5,7 @@ import type { KubeObject } from '../../kube/client.ts';
 import { bytesToMebibytes, quantityToBytes } from '../../kube/quantity.ts';
 import { configHash, normalizeResources } from './meta.ts';
 import {
+  type BuildContext,
   buildStoreConfigMap,
   buildStoreStatefulSet,
   credentialsEnv,
@@ -94,13 +95,13 @@ export function buildNeo4jStatefulSet(
 }
 
 /** Everything a managed Neo4j needs, in apply order (credentials Secret handled separately). */
-export function buildNeo4jChildren(cluster: MemoryCluster, m: ManagedNeo4j): KubeObject[] {
+export function buildNeo4jChildren(cluster: MemoryCluster, m: ManagedNeo4j, ctx: BuildContext): KubeObject[] {
   const config = buildNeo4jConfigMap(cluster, m);
   return [
     config,
     ...storeServices(cluster, 'neo4j', [{ name: 'bolt', port: NEO4J_BOLT_PORT }]),
     buildNeo4jStatefulSet(cluster, m, config),
     storePdb(cluster, 'neo4j'),
-    storeNetworkPolicy(cluster, 'neo4j', [NEO4J_BOLT_PORT]),
+    storeNetworkPolicy(cluster, 'neo4j', [NEO4J_BOLT_PORT], ctx),
   ];
 }

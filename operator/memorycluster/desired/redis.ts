@@ -5,6 +5,7 @@ import type { KubeObject } from '../../kube/client.ts';
 import { bytesToMebibytes, quantityToBytes } from '../../kube/quantity.ts';
 import { configHash, normalizeResources } from './meta.ts';
 import {
+  type BuildContext,
   buildStoreConfigMap,
   buildStoreStatefulSet,
   credentialsEnv,
@@ -16,6 +17,20 @@ import {
 
 export const REDIS_PORT = 6379;
 const REDIS_UID = 999;
+const AUTH_DIR = '/run/redis';
+const AUTH_FILE = `${AUTH_DIR}/auth.conf`;
+
+/**
+ * Writes `requirepass "<password>"` (quoted and escaped for Redis' config parser) into a memory
+ * volume, then becomes redis-server. The password reaches the shell through the environment and
+ * sed through stdin: it never appears in a process's arguments (ps, /proc/<pid>/cmdline).
+ */
+const START_REDIS = [
+  'umask 077',
+  `esc=$(printf '%s' "$REDIS_PASSWORD" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g')`,
+  `printf 'requirepass "%s"\\n' "$esc" > ${AUTH_FILE}`,
+  'exec redis-server /config/redis.conf',
+].join('\n');
 
 type ManagedRedis = NonNullable<MemoryCluster['spec']['redis']['managed']>;
 
@@ -40,6 +55,8 @@ export function buildRedisConfigMap(cluster: MemoryCluster, m: ManagedRedis): Ku
     // Tenants get ACL users (TenantMemory); the default user is the operator's and the workers'.
     'rename-command FLUSHALL ""',
     'rename-command DEBUG ""',
+    // The password, written at start from the Secret (never a process argument): see the command.
+    `include ${AUTH_FILE}`,
   ];
   return buildStoreConfigMap(cluster, 'redis', 'redis.conf', conf);
 }
@@ -60,7 +77,7 @@ export function buildRedisStatefulSet(
       name: 'redis',
       image: m.image ?? DEFAULT_MANAGED_REDIS.image,
       imagePullPolicy: m.imagePullPolicy ?? 'IfNotPresent',
-      command: ['redis-server', '/config/redis.conf', '--requirepass', '$(REDIS_PASSWORD)'],
+      command: ['sh', '-c', START_REDIS],
       ports: [{ name: 'redis', containerPort: REDIS_PORT, protocol: 'TCP' }],
       env: [
         ...credentialsEnv(managedCredentials(cluster, 'redis'), 'REDIS_USERNAME', 'REDIS_PASSWORD'),
@@ -75,22 +92,24 @@ export function buildRedisStatefulSet(
         { name: 'data', mountPath: '/data' },
         { name: 'config', mountPath: '/config', readOnly: true },
         { name: 'tmp', mountPath: '/tmp' },
+        { name: 'auth', mountPath: AUTH_DIR },
       ],
     },
     volumes: [
       { name: 'config', configMap: { name: config.metadata.name } },
       { name: 'tmp', emptyDir: {} },
+      { name: 'auth', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
     ],
   });
 }
 
-export function buildRedisChildren(cluster: MemoryCluster, m: ManagedRedis): KubeObject[] {
+export function buildRedisChildren(cluster: MemoryCluster, m: ManagedRedis, ctx: BuildContext): KubeObject[] {
   const config = buildRedisConfigMap(cluster, m);
   return [
     config,
     ...storeServices(cluster, 'redis', [{ name: 'redis', port: REDIS_PORT }]),
     buildRedisStatefulSet(cluster, m, config),
     storePdb(cluster, 'redis'),
-    storeNetworkPolicy(cluster, 'redis', [REDIS_PORT]),
+    storeNetworkPolicy(cluster, 'redis', [REDIS_PORT], ctx),
   ];
 }

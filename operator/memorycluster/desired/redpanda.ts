@@ -5,7 +5,13 @@ import type { MemoryCluster } from '../../api/memorycluster.ts';
 import type { KubeObject } from '../../kube/client.ts';
 import { bytesToMebibytes, quantityToBytes } from '../../kube/quantity.ts';
 import { childName, normalizeResources } from './meta.ts';
-import { buildStoreStatefulSet, storeNetworkPolicy, storePdb, storeServices } from './store.ts';
+import {
+  type BuildContext,
+  buildStoreStatefulSet,
+  storeNetworkPolicy,
+  storePdb,
+  storeServices,
+} from './store.ts';
 
 export const KAFKA_PORT = 9092;
 const ADMIN_PORT = 9644;
@@ -81,7 +87,11 @@ export function buildRedpandaStatefulSet(cluster: MemoryCluster, m: ManagedKafka
   });
 }
 
-export function buildRedpandaChildren(cluster: MemoryCluster, m: ManagedKafka): KubeObject[] {
+export function buildRedpandaChildren(
+  cluster: MemoryCluster,
+  m: ManagedKafka,
+  ctx: BuildContext,
+): KubeObject[] {
   return [
     ...storeServices(cluster, 'kafka', [
       { name: 'kafka', port: KAFKA_PORT },
@@ -90,6 +100,6 @@ export function buildRedpandaChildren(cluster: MemoryCluster, m: ManagedKafka): 
     ]),
     buildRedpandaStatefulSet(cluster, m),
     storePdb(cluster, 'kafka'),
-    storeNetworkPolicy(cluster, 'kafka', [KAFKA_PORT, ADMIN_PORT, RPC_PORT]),
+    storeNetworkPolicy(cluster, 'kafka', [KAFKA_PORT, ADMIN_PORT, RPC_PORT], ctx),
   ];
 }

@@ -17,6 +17,12 @@ import {
 /** Label on the operator's own pods; NetworkPolicies admit it next to the cluster's workers. */
 export const OPERATOR_POD_LABELS = { [LABELS.name]: 'engram-operator' } as const;
 
+/** What the builders need to know about the operator itself. */
+export interface BuildContext {
+  /** Namespace the operator runs in: only its pods there may reach the stores besides the workers. */
+  operatorNamespace: string;
+}
+
 export function storeServices(
   cluster: MemoryCluster,
   component: Component,
@@ -59,11 +65,16 @@ export function storePdb(cluster: MemoryCluster, component: Component): KubeObje
   };
 }
 
-/** Only the cluster's workers (same namespace, cluster label) and the operator may connect. */
+/**
+ * Only the cluster's workers (same namespace, cluster label) and the operator's pods (in the
+ * operator's namespace only: a pod elsewhere wearing the operator's label is not the operator)
+ * may connect.
+ */
 export function storeNetworkPolicy(
   cluster: MemoryCluster,
   component: Component,
   ports: number[],
+  ctx: BuildContext,
 ): KubeObject {
   return {
     apiVersion: 'networking.k8s.io/v1',
@@ -76,7 +87,10 @@ export function storeNetworkPolicy(
         {
           from: [
             { podSelector: { matchLabels: { [LABELS.cluster]: cluster.metadata.name } } },
-            { namespaceSelector: {}, podSelector: { matchLabels: OPERATOR_POD_LABELS } },
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ctx.operatorNamespace } },
+              podSelector: { matchLabels: OPERATOR_POD_LABELS },
+            },
           ],
           ports: ports.map((port) => ({ protocol: 'TCP', port })),
         },
@@ -193,6 +207,9 @@ export function buildStoreStatefulSet(
       ...(parts.parallel ? { podManagementPolicy: 'Parallel' } : {}),
       selector: { matchLabels: selector },
       updateStrategy: { type: 'RollingUpdate' },
+      // The volumes go with the cluster, as its generated credentials do: a re-created cluster
+      // never meets data locked with a password it does not have (memorycluster/credentials.ts).
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Delete', whenScaled: 'Retain' },
       template: {
         metadata: { labels: meta.labels, ...(parts.annotations ? { annotations: parts.annotations } : {}) },
         spec: {
