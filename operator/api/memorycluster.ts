@@ -165,18 +165,20 @@ function kafkaReplicationShown(o: string): string {
 
 /**
  * The replication factor of topics without an override never changes: not by editing it, not by
- * setting or removing it, not by changing the managed broker count it defaults from.
+ * setting or removing it. Left unset on both sides it may follow no rule here: the operator pins
+ * the factor it defaulted in status when it creates a topic, so more managed brokers never
+ * change an existing topic.
  */
 function kafkaReplicationImmutable(): CelRule {
   return {
-    rule: `${kafkaReplicationExpr('self')} == ${kafkaReplicationExpr('oldSelf')}`,
+    rule: `(!has(self.replicationFactor) && !has(oldSelf.replicationFactor)) || ${kafkaReplicationExpr('self')} == ${kafkaReplicationExpr('oldSelf')}`,
     message:
-      'spec.kafka.replicationFactor is immutable, set, unset or defaulted: the operator does not reassign replicas of existing topics',
+      'spec.kafka.replicationFactor is immutable, set or unset: the operator does not reassign replicas of existing topics',
     messageExpression: celFormat(
       'spec.kafka.replicationFactor is immutable (was %s, now %s): the operator does not reassign replicas of existing topics; %s',
       kafkaReplicationShown('oldSelf'),
       kafkaReplicationShown('self'),
-      `has(oldSelf.replicationFactor) ? 'restore %d'.format([oldSelf.replicationFactor]) : has(oldSelf.managed) ? 'set spec.kafka.replicationFactor: %d to keep it when changing managed.replicas'.format([${kafkaReplicationExpr('oldSelf')}]) : 'leave it unset (the broker default)'`,
+      `has(oldSelf.replicationFactor) ? 'restore %d'.format([oldSelf.replicationFactor]) : 'leave it unset (the factor the topics were created with stays)'`,
     ),
     fieldPath: '.replicationFactor',
   };

@@ -95,12 +95,15 @@ describe('status subresource, printer columns, /scale, field selectors', () => {
       observedGeneration: mc.metadata.generation,
       conditions: conditions(MEMORY_CLUSTER_CONDITIONS, mc.metadata.generation),
       topicPrefix: 'engram.prod',
+      kafkaClusterId: 'MkU3OEVBNTcwNTJENDM2Qk',
       topics: effectiveTopics(spec, ns.name, 'prod').map((topic) => ({
         key: topic.key,
         name: topic.name,
         partitions: topic.partitions,
         replicationFactor: topic.replicationFactor ?? 3,
         config: topic.config,
+        ownership: 'Created' as const,
+        defaults: { partitions: topic.partitions, replicationFactor: 3, config: topic.config },
       })),
       endpoints: {
         kafka: 'prod-kafka-0.prod-kafka-headless:9092,prod-kafka-1.prod-kafka-headless:9092',

@@ -103,10 +103,11 @@ describe('valid edge cases are accepted, parsed and buildable', () => {
         });
         assertKafkaTakes(cluster, c.file);
         const { kafka, neo4j, redis } = cluster.spec;
+        const ctx = { operatorNamespace: 'engram-system' };
         const children = [
-          ...(kafka.managed ? buildRedpandaChildren(cluster, kafka.managed) : []),
-          ...(neo4j.managed ? buildNeo4jChildren(cluster, neo4j.managed) : []),
-          ...(redis.managed ? buildRedisChildren(cluster, redis.managed) : []),
+          ...(kafka.managed ? buildRedpandaChildren(cluster, kafka.managed, ctx) : []),
+          ...(neo4j.managed ? buildNeo4jChildren(cluster, neo4j.managed, ctx) : []),
+          ...(redis.managed ? buildRedisChildren(cluster, redis.managed, ctx) : []),
         ];
         for (const child of children) {
           const data = (child as { data?: Record<string, string> }).data ?? {};
