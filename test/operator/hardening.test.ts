@@ -424,3 +424,67 @@ describe('hardening: an operator watching 20 namespaces', () => {
     }
   });
 });
+
+describe('hardening: namespace deletion cannot remove Kafka credentials before the topics go', () => {
+  const client = kubeClient(env);
+  const ns = uniqueName('e2e-nsdel');
+  let op: OperatorProcess;
+
+  before(async () => {
+    await installCrds(env);
+    await createNamespace(env, ns);
+    op = await startOperator(env, ['--namespaces', ns, '--no-leader-elect']);
+  });
+  after(async () => {
+    await op?.stop();
+    await deleteNamespace(env, ns);
+    client.close();
+  });
+
+  it('keeps the SASL Secret of a Delete-policy cluster until its finalizer ran, then lets it go', async () => {
+    await client.create(Types.Secret, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'kafka-sasl', namespace: ns },
+      stringData: { username: 'u', password: 'p' },
+    });
+    const sasl = { mechanism: 'SCRAM-SHA-512', credentialsSecretRef: { name: 'kafka-sasl' } };
+    await client.apply(
+      Types.MemoryCluster,
+      mc(ns, 'sasl', {
+        topicDeletionPolicy: 'Delete',
+        kafka: { topicPrefix: `engram.${ns}`, external: { bootstrapServers: ['127.0.0.1:1'], sasl } },
+        neo4j: { managed: {} },
+      }),
+    );
+    await eventually('the Secret is kept for the cluster', async () =>
+      (await client.get(Types.Secret, ns, 'kafka-sasl')).metadata.finalizers?.includes(
+        'engram.dev/kafka-credentials',
+      ),
+    );
+    // Retain: nothing to delete later, so nothing to keep.
+    await client.mergePatch(Types.MemoryCluster, ns, 'sasl', { spec: { topicDeletionPolicy: 'Retain' } });
+    await eventually(
+      'released under Retain',
+      async () =>
+        !(await client.get(Types.Secret, ns, 'kafka-sasl')).metadata.finalizers?.includes(
+          'engram.dev/kafka-credentials',
+        ),
+    );
+    await client.mergePatch(Types.MemoryCluster, ns, 'sasl', { spec: { topicDeletionPolicy: 'Delete' } });
+    await eventually('kept again', async () =>
+      (await client.get(Types.Secret, ns, 'kafka-sasl')).metadata.finalizers?.includes(
+        'engram.dev/kafka-credentials',
+      ),
+    );
+    // The whole namespace goes: the cluster's finalizer runs first, then the Secret is released.
+    await client.delete(Types.Namespace, undefined, ns);
+    await eventually(
+      'namespace gone',
+      async () => !(await client.getOrUndefined(Types.Namespace, undefined, ns)),
+      {
+        timeoutMs: 60_000,
+      },
+    );
+  });
+});
