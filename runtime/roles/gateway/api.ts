@@ -409,7 +409,7 @@ export function createGatewayHandler(deps: GatewayDeps): (req: IncomingMessage, 
       const e =
         err instanceof HttpError
           ? err
-          : classifyFailure(err) === 'transient'
+          : ['transient', 'unavailable'].includes(classifyFailure(err))
             ? new HttpError(503, 'unavailable', 'a backing store is unavailable: retry later', {
                 headers: { 'retry-after': '1' },
               })
