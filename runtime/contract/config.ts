@@ -272,7 +272,7 @@ export const RUNTIME_VARS = {
   ),
   maxChunksPerDocument: v(
     'ENGRAM_MAX_CHUNKS_PER_DOCUMENT',
-    int(1, 1_000_000).default(2048),
+    int(1, 1_000_000).default(4096),
     'set the most chunks one document may yield (1-1000000); a document above it goes to the dlq',
   ),
 
