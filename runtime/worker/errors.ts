@@ -72,8 +72,13 @@ export function classifyFailure(error: unknown): FailureKind {
   if (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_NAMES.has(e.name)) return 'unavailable';
   if (/Connection is closed|Stream isn't writeable/.test(e.message)) return 'unavailable';
   if (TRANSIENT_CODES.has(code) || code.startsWith('Neo.TransientError.')) return 'transient';
-  // The transaction deadline (ENGRAM_NEO4J_TX_TIMEOUT_MS) is a client error in Neo4j's taxonomy.
-  if (code.startsWith('Neo.ClientError.Transaction.TransactionTimedOut')) return 'transient';
+  // The transaction deadline (ENGRAM_NEO4J_TX_TIMEOUT_MS) is a client error in Neo4j's taxonomy:
+  // TransactionTimedOut*, or LockClientStopped when it struck while waiting for a lock.
+  if (
+    code.startsWith('Neo.ClientError.Transaction.TransactionTimedOut') ||
+    code === 'Neo.ClientError.Transaction.LockClientStopped'
+  )
+    return 'transient';
   if (e.name === 'KafkaJSRequestTimeoutError') return 'transient';
   if (e.cause !== undefined && e.cause !== error) {
     const inner = classifyFailure(e.cause);

@@ -23,6 +23,8 @@ export class ProgressWatch {
 
   /** Messages waiting behind the next offset to process, as last seen on this partition. */
   setLag(topic: string, partition: number, lag: number): void {
+    // Work appearing after a quiet spell starts the clock: idle time is not a stall.
+    if (lag > 0 && this.lag === 0) this.#lastProgress = this.#now();
     this.#lag.set(`${topic}/${partition}`, Math.max(0, lag));
   }
 

@@ -81,6 +81,11 @@ describe('classifyFailure', () => {
       withCode('Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration'),
       'transient',
     ],
+    [
+      'neo4j deadline while waiting for a lock',
+      withCode('Neo.ClientError.Transaction.LockClientStopped'),
+      'transient',
+    ],
     ['neo4j syntax', withCode('Neo.ClientError.Statement.SyntaxError'), 'error'],
     ['kafkajs retriable', Object.assign(new Error('x'), { retriable: true }), 'transient'],
     ['kafkajs connection', Object.assign(new Error('x'), { name: 'KafkaJSConnectionError' }), 'unavailable'],
@@ -198,10 +203,12 @@ describe('ProgressWatch', () => {
     now = 5000;
     assert.equal(watch.stalled(), undefined, 'no lag: idle is fine');
     watch.setLag('t', 0, 10);
-    assert.match(watch.stalled() ?? '', /no message finished for 5 s while 10 wait/);
+    assert.equal(watch.stalled(), undefined, 'the clock starts when work appears');
+    now = 7000;
+    assert.match(watch.stalled() ?? '', /no message finished for 2 s while 10 wait/);
     watch.progressed();
     assert.equal(watch.stalled(), undefined);
-    now = 6500;
+    now = 8500;
     assert.ok(watch.stalled());
     watch.assigned([{ topic: 't', partitions: [1] }]);
     assert.equal(watch.stalled(), undefined, 'a revoked partition no longer counts');
