@@ -251,7 +251,7 @@ export const RUNTIME_VARS = {
   inferenceTimeoutMs: v(
     'ENGRAM_INFERENCE_TIMEOUT_MS',
     int(1000, 3_600_000).default(60_000),
-    'set the deadline of one model call in ms (1000-3600000); a call past it restarts the inference thread',
+    'set the deadline of one model call in ms (1000-3600000); a call past it fails as transient and counts against its messages',
   ),
   embeddingCacheTtlSeconds: v(
     'ENGRAM_EMBEDDING_CACHE_TTL_SECONDS',

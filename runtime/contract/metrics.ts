@@ -56,7 +56,7 @@ export const METRICS = {
   chunksWritten: 'engram_chunks_written_total',
   /** Chunk writes refused because the Document already holds a newer version. No labels. */
   staleChunksSkipped: 'engram_stale_chunks_skipped_total',
-  /** Inference calls past ENGRAM_INFERENCE_TIMEOUT_MS (each restarts the inference thread). No labels. */
+  /** Inference calls past ENGRAM_INFERENCE_TIMEOUT_MS (each fails its group as transient). No labels. */
   inferenceTimeouts: 'engram_inference_timeouts_total',
   /** Wall time of one Neo4j write transaction. Labels: operation. */
   graphWriteDuration: 'engram_graph_write_duration_seconds',

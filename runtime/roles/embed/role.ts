@@ -133,7 +133,7 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
   const neo4jConfig = requireSection(config, 'neo4j');
   const inferenceTimeouts = new Counter({
     name: METRICS.inferenceTimeouts,
-    help: 'Inference calls past ENGRAM_INFERENCE_TIMEOUT_MS (each restarts the inference thread)',
+    help: 'Inference calls past ENGRAM_INFERENCE_TIMEOUT_MS (each fails its group as transient)',
     registers: [ctx.metrics.registry],
   });
   const embedder = await ThreadedEmbedder.create(
@@ -148,9 +148,12 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
       onFatal: (error) => ctx.fatal(error),
       onTimeout: () => {
         inferenceTimeouts.inc();
-        log.error('inference passed its deadline; restarting the inference thread', {
-          timeoutMs: model.inferenceTimeoutMs,
-        });
+        log.error(
+          'inference passed its deadline; the group fails as transient and its result will be dropped',
+          {
+            timeoutMs: model.inferenceTimeoutMs,
+          },
+        );
       },
     },
   );
