@@ -73,7 +73,8 @@ export function versionAt(position: {
   return documentVersionSchema.parse({
     partition: position.partition,
     offset: Number(position.offset),
-    timestamp: Number(position.timestamp),
+    // A record without a timestamp (-1, old message formats) sorts before any stamped one.
+    timestamp: Math.max(0, Number(position.timestamp)),
   });
 }
 
