@@ -225,11 +225,13 @@ export class KafkaConsumerTransport implements ConsumerTransport {
 const PRODUCE_ACK_TIMEOUT_MS = 30_000;
 
 export class KafkaProducerTransport implements ProducerTransport {
+  readonly #kafka: Kafka;
   readonly #producer: Producer;
   #connected: Promise<void> | undefined;
   #up = false;
 
   constructor(kafka: Kafka) {
+    this.#kafka = kafka;
     this.#producer = kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
@@ -250,6 +252,31 @@ export class KafkaProducerTransport implements ProducerTransport {
   connect(): Promise<void> {
     this.#connected ??= this.#producer.connect();
     return this.#connected;
+  }
+
+  /**
+   * Why these topics cannot take records right now (no broker answers, a topic is missing or has
+   * a partition without a leader), or undefined. A short-lived admin connection, asked only after
+   * a failed produce: it tells a Kafka problem everyone has from a message's own.
+   */
+  async unreachable(topics: string[]): Promise<string | undefined> {
+    const admin = this.#kafka.admin({ retry: { retries: 0 } });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve('kafka: no answer within 5 s'), 5000);
+    });
+    const probe = (async () => {
+      await admin.connect();
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      const leaderless = found.find((t) => t.partitions.some((p) => p.leader < 0));
+      return leaderless ? `kafka: ${leaderless.name} has a partition without a leader` : undefined;
+    })().catch((err: unknown) => `kafka: ${(err as Error).message}`);
+    try {
+      return await Promise.race([probe, timeout]);
+    } finally {
+      clearTimeout(timer);
+      void admin.disconnect().catch(() => undefined);
+    }
   }
 
   async send(batches: TopicMessages[]): Promise<void> {

@@ -70,5 +70,7 @@ export interface ProducerTransport {
    * max.message.bytes is refused by the broker (MESSAGE_TOO_LARGE, not retriable).
    */
   send(batches: { topic: string; messages: OutboundMessage[] }[]): Promise<void>;
+  /** Why these topics cannot take records right now, or undefined (asked after a failed send). */
+  unreachable?(topics: string[]): Promise<string | undefined>;
   close(): Promise<void>;
 }

@@ -289,6 +289,23 @@ describe('worker framework under faults (real broker)', () => {
     }
   });
 
+  it('tells a Kafka problem everyone has (a missing topic) from a message of its own', async () => {
+    const kafka = createKafka(
+      {
+        brokers: dev.KAFKA_BROKERS.split(','),
+        clientId: 'probe-test',
+        tls: false,
+        sessionTimeoutMs: 10_000,
+        rebalanceTimeoutMs: 20_000,
+        heartbeatIntervalMs: 1000,
+      },
+      log,
+    );
+    const producer = new KafkaProducerTransport(kafka);
+    assert.equal(await producer.unreachable([t.topic('ingest.embed'), t.topic('ingest.extract')]), undefined);
+    assert.match((await producer.unreachable([`${t.prefix}.no-such-topic`])) ?? '', /^kafka: /);
+  });
+
   it('splits one produce larger than a topic takes into requests it accepts', async () => {
     const kafka = createKafka(
       {

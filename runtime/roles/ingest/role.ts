@@ -96,8 +96,11 @@ export function ingestProcessor(options: IngestProcessorOptions): Processor<RawD
   });
   const embedTopic = topicName(options.topicPrefix, 'ingest.embed');
   const extractTopic = topicName(options.topicPrefix, 'ingest.extract');
+  const { producer } = options;
   return {
     decode: (message) => decodeJson(rawDocumentSchema, message.value),
+    // A chunk topic Kafka cannot serve (missing, leaderless) is everyone's problem, not a document's.
+    ...(producer.unreachable && { unavailable: () => producer.unreachable!([embedTopic, extractTopic]) }),
     async process(items) {
       const out: OutboundMessage[] = [];
       const rejected: Rejection[] = [];
