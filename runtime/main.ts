@@ -90,6 +90,9 @@ async function runRole(role: Role): Promise<void> {
     fatal(reason instanceof Error ? reason : new Error(String(reason))),
   );
 
+  // Registered before the role starts (loading a model, connecting stores, joining the group):
+  // until start returns, /readyz says so instead of 200.
+  health.addCheck({ name: 'role', check: () => (running ? undefined : 'starting') });
   try {
     const { start } = await load();
     running = await start({ config, log, metrics, health, fatal });

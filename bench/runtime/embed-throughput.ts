@@ -68,7 +68,15 @@ async function corpusChunks(tenantId: string): Promise<ChunkMessage[]> {
       content,
       acceptedAt: 1_700_000_000_000,
     };
-    out.push(...chunkDocument(doc, { maxTokens: MAX_TOKENS, overlapTokens: 16, countTokens }));
+    const version = { partition: 0, offset: i, timestamp: 1_700_000_000_000 };
+    out.push(
+      ...chunkDocument(doc, version, {
+        maxTokens: MAX_TOKENS,
+        overlapTokens: 16,
+        countTokens,
+        maxChunksPerDocument: 100_000,
+      }),
+    );
   }
   return out.slice(0, N);
 }

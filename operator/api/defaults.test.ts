@@ -24,9 +24,17 @@ describe('effectiveTopics', () => {
     assert.equal(raw.name, 'engram.team-a.demo.ingest.raw');
     assert.equal(raw.partitions, DEFAULT_TOPIC_PARTITIONS['ingest.raw']);
     assert.equal(raw.replicationFactor, 1, 'one managed broker: RF 1');
-    assert.deepEqual(raw.config, { 'max.message.bytes': '10485760', 'retention.ms': String(168 * 3600_000) });
+    assert.deepEqual(raw.config, {
+      'max.message.bytes': '10485760',
+      'message.timestamp.type': 'LogAppendTime',
+      'retention.ms': String(168 * 3600_000),
+    });
     const resolve = topics.find((t) => t.key === 'graph.resolve')!;
-    assert.deepEqual(resolve.config, {}, 'no retention set by the seed guide');
+    assert.deepEqual(
+      resolve.config,
+      { 'max.message.bytes': '1048576' },
+      'no retention set by the seed guide',
+    );
   });
 
   it('applies per-topic overrides over spec.kafka over the defaults', () => {
@@ -53,8 +61,12 @@ describe('effectiveTopics', () => {
       name: 'engram.prod.dlq',
       partitions: 12,
       replicationFactor: 2,
-      config: { 'retention.ms': String(90 * 60_000), 'cleanup.policy': 'compact' },
-      defaulted: { partitions: false, replicationFactor: false, configKeys: [] },
+      config: {
+        'max.message.bytes': '11534336',
+        'retention.ms': String(90 * 60_000),
+        'cleanup.policy': 'compact',
+      },
+      defaulted: { partitions: false, replicationFactor: false, configKeys: ['max.message.bytes'] },
     });
     const raw = topics.find((t) => t.key === 'ingest.raw')!;
     assert.equal(raw.replicationFactor, 3);

@@ -7,6 +7,7 @@
 import {
   DEFAULT_TOPIC_PARTITIONS,
   TOPIC_KEYS,
+  TOPIC_MAX_MESSAGE_BYTES,
   type TopicKey,
   topicName,
 } from '../../runtime/contract/topics.ts';
@@ -76,8 +77,22 @@ export const DEFAULT_TOPIC_RETENTION: Readonly<Partial<Record<TopicKey, string>>
   dlq: '720h',
 };
 
-export const DEFAULT_TOPIC_CONFIG: Readonly<Partial<Record<TopicKey, Readonly<Record<string, string>>>>> = {
-  'ingest.raw': { 'max.message.bytes': '10485760' },
+/**
+ * Every topic is sized for what the runtime produces into it (TOPIC_MAX_MESSAGE_BYTES in the
+ * runtime's contract). ingest.raw stamps the broker's append time on each record: the ingest role
+ * orders a document's versions by their log position and falls back to that time across
+ * partitions (after ingest.raw grew), so producers' clocks never order versions.
+ */
+const sized = (key: TopicKey) => ({ 'max.message.bytes': String(TOPIC_MAX_MESSAGE_BYTES[key]) });
+
+export const DEFAULT_TOPIC_CONFIG: Readonly<Record<TopicKey, Readonly<Record<string, string>>>> = {
+  'ingest.raw': { ...sized('ingest.raw'), 'message.timestamp.type': 'LogAppendTime' },
+  'ingest.embed': sized('ingest.embed'),
+  'ingest.extract': sized('ingest.extract'),
+  'graph.resolve': sized('graph.resolve'),
+  'graph.evolve': sized('graph.evolve'),
+  'query.pending': sized('query.pending'),
+  dlq: sized('dlq'),
 };
 
 export const DEFAULT_WORKER_POOL = {

@@ -15,7 +15,10 @@ import {
   type SASLOptions,
 } from 'kafkajs';
 import type { KafkaConfig } from '../contract/config.ts';
+import { RECORD_OVERHEAD_BYTES, TOPIC_MAX_MESSAGE_BYTES } from '../contract/topics.ts';
 import type { Logger } from '../observability/log.ts';
+import { recordBytes } from '../worker/dead-letter.ts';
+import { kafkaErrorType } from '../worker/errors.ts';
 import type {
   ConsumeOptions,
   ConsumerTransport,
@@ -24,7 +27,56 @@ import type {
   ProducerTransport,
 } from '../worker/transport.ts';
 
-const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
+/** Protocol errors after which this member must rejoin: its batch's offsets can no longer commit. */
+const MEMBERSHIP_ERROR_TYPES = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'ILLEGAL_GENERATION',
+  // Evicted (session expired): kafkajs forgets its member id and joins afresh.
+  'UNKNOWN_MEMBER_ID',
+  'FENCED_INSTANCE_ID',
+]);
+
+/**
+ * The most bytes of records one produce request carries. kafkajs puts all messages for one
+ * partition of a request into one record batch, which the broker refuses above the topic's
+ * max.message.bytes; every topic takes at least 1 MiB (TOPIC_MAX_MESSAGE_BYTES), so requests
+ * stay below that and a larger record travels alone.
+ */
+export const PRODUCE_REQUEST_MAX_BYTES =
+  Math.min(...Object.values(TOPIC_MAX_MESSAGE_BYTES)) - RECORD_OVERHEAD_BYTES;
+
+type TopicMessages = { topic: string; messages: OutboundMessage[] };
+
+/** Splits batches into requests of at most `maxBytes` of records, keeping each topic's order. */
+export function produceRequests(
+  batches: TopicMessages[],
+  maxBytes = PRODUCE_REQUEST_MAX_BYTES,
+): TopicMessages[][] {
+  const requests: TopicMessages[][] = [];
+  let current: TopicMessages[] = [];
+  let bytes = 0;
+  for (const batch of batches) {
+    let slot: TopicMessages | undefined;
+    for (const message of batch.messages) {
+      const size = recordBytes(message);
+      if (bytes > 0 && bytes + size > maxBytes) {
+        requests.push(current);
+        current = [];
+        bytes = 0;
+        slot = undefined;
+      }
+      if (!slot) {
+        slot = { topic: batch.topic, messages: [] };
+        current.push(slot);
+      }
+      slot.messages.push(message);
+      bytes += size;
+    }
+  }
+  if (current.length > 0) requests.push(current);
+  return requests;
+}
 
 /** Builds the kafkajs client from the contract's settings; TLS material is read from files once. */
 export function createKafka(config: KafkaConfig, log: Logger): Kafka {
@@ -165,20 +217,21 @@ export class KafkaConsumerTransport implements ConsumerTransport {
   }
 
   isRebalanceError(error: unknown): boolean {
-    return (
-      typeof error === 'object' &&
-      error !== null &&
-      REBALANCE_TYPES.has((error as { type?: string }).type ?? '')
-    );
+    return MEMBERSHIP_ERROR_TYPES.has(kafkaErrorType(error) ?? '');
   }
 }
 
+/** How long the broker may wait for in-sync replicas before it answers a produce (its deadline). */
+const PRODUCE_ACK_TIMEOUT_MS = 30_000;
+
 export class KafkaProducerTransport implements ProducerTransport {
+  readonly #kafka: Kafka;
   readonly #producer: Producer;
   #connected: Promise<void> | undefined;
   #up = false;
 
   constructor(kafka: Kafka) {
+    this.#kafka = kafka;
     this.#producer = kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
@@ -201,13 +254,39 @@ export class KafkaProducerTransport implements ProducerTransport {
     return this.#connected;
   }
 
-  async send(batches: { topic: string; messages: OutboundMessage[] }[]): Promise<void> {
+  /**
+   * Why these topics cannot take records right now (no broker answers, a topic is missing or has
+   * a partition without a leader), or undefined. A short-lived admin connection, asked only after
+   * a failed produce: it tells a Kafka problem everyone has from a message's own.
+   */
+  async unreachable(topics: string[]): Promise<string | undefined> {
+    const admin = this.#kafka.admin({ retry: { retries: 0 } });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve('kafka: no answer within 5 s'), 5000);
+    });
+    const probe = (async () => {
+      await admin.connect();
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      const leaderless = found.find((t) => t.partitions.some((p) => p.leader < 0));
+      return leaderless ? `kafka: ${leaderless.name} has a partition without a leader` : undefined;
+    })().catch((err: unknown) => `kafka: ${(err as Error).message}`);
+    try {
+      return await Promise.race([probe, timeout]);
+    } finally {
+      clearTimeout(timer);
+      void admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  async send(batches: TopicMessages[]): Promise<void> {
     await this.connect();
-    await this.#producer.sendBatch({
-      acks: -1,
-      topicMessages: batches
-        .filter((b) => b.messages.length > 0)
-        .map((b) => ({
+    // In order, one request at a time: a key's messages keep their order across requests.
+    for (const request of produceRequests(batches.filter((b) => b.messages.length > 0))) {
+      await this.#producer.sendBatch({
+        acks: -1,
+        timeout: PRODUCE_ACK_TIMEOUT_MS,
+        topicMessages: request.map((b) => ({
           topic: b.topic,
           messages: b.messages.map((m) => ({
             key: m.key,
@@ -215,7 +294,8 @@ export class KafkaProducerTransport implements ProducerTransport {
             ...(m.headers && { headers: m.headers }),
           })),
         })),
-    });
+      });
+    }
   }
 
   async close(): Promise<void> {

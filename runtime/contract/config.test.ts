@@ -45,6 +45,10 @@ describe('parseRuntimeConfig', () => {
     assert.equal(c.kafka.tls, false);
     assert.equal(c.worker.batchSize, 16);
     assert.equal(c.neo4j, undefined);
+    // Every message has bounded attempts, every worker a progress deadline, every document a chunk cap.
+    assert.equal(c.worker.maxTransientAttempts, 8);
+    assert.equal(c.worker.progressTimeoutMs, 600_000);
+    assert.equal(c.chunking.maxChunksPerDocument, 4096);
   });
 
   const cases: { name: string; env: Record<string, string>; role?: string; expect: RegExp }[] = [
@@ -166,8 +170,8 @@ describe('runtimeEnv', () => {
         url: 'redis://demo-redis:6379',
         password: { secretKeyRef: { name: 'demo-redis', key: 'password' } },
       },
-      model: { dir: '/models/minilm', variant: 'int8', threads: 'cpu-limit' },
-      worker: { batchSize: 128, concurrency: 2 },
+      model: { dir: '/models/minilm', variant: 'int8', threads: 'cpu-limit', inferenceTimeoutMs: 45_000 },
+      worker: { batchSize: 128, concurrency: 2, maxTransientAttempts: 12, progressTimeoutMs: 0 },
     });
     const names = vars.map((v) => v.name);
     assert.deepEqual(
@@ -192,5 +196,9 @@ describe('runtimeEnv', () => {
     assert.equal(c.model?.threads, 2);
     assert.equal(c.model?.variant, 'int8');
     assert.equal(c.worker.batchSize, 128);
+    assert.equal(c.worker.maxTransientAttempts, 12);
+    assert.equal(c.worker.progressTimeoutMs, 0);
+    assert.equal(c.model?.inferenceTimeoutMs, 45_000);
+    assert.equal(c.neo4j?.transactionTimeoutMs, 30_000);
   });
 });

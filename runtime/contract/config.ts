@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { consumerGroupName, isRole, ROLE_SPECS, ROLES, type Role, type Store } from './roles.ts';
 import { DEFAULT_TENANT_KEYS_DIR } from './tenants.ts';
+import { MAX_METADATA_BYTES } from './topics.ts';
 
 export const DEFAULT_HTTP_PORT = 8080;
 /**
@@ -171,6 +172,11 @@ export const RUNTIME_VARS = {
     int(1, 64).default(4),
     'set it between 1 and 64 (4-8 avoids lock contention)',
   ),
+  neo4jTransactionTimeoutMs: v(
+    'ENGRAM_NEO4J_TX_TIMEOUT_MS',
+    int(1000, 3_600_000).default(30_000),
+    'set the deadline of one Neo4j write transaction in ms (1000-3600000), e.g. 30000',
+  ),
 
   redisUrl: v(
     'ENGRAM_REDIS_URL',
@@ -213,6 +219,16 @@ export const RUNTIME_VARS = {
     int(1, 100).default(5),
     'set how many times a failing message is tried before it goes to the dlq (1-100)',
   ),
+  maxTransientAttempts: v(
+    'ENGRAM_MAX_TRANSIENT_ATTEMPTS',
+    int(1, 1000).default(8),
+    'set how many transient failures (timeouts, Neo4j transient errors) a message may cause before it goes to the dlq (1-1000); failures while a store is down do not count',
+  ),
+  progressTimeoutMs: v(
+    'ENGRAM_PROGRESS_TIMEOUT_MS',
+    int(0, 86_400_000).default(600_000),
+    'set how long a worker with lag may finish no message before /healthz fails, in ms (0 disables), e.g. 600000',
+  ),
   retryBaseMs: v('ENGRAM_RETRY_BASE_MS', int(1, 60_000).default(200), 'set the first retry delay in ms'),
   retryMaxMs: v('ENGRAM_RETRY_MAX_MS', int(1, 600_000).default(30_000), 'set the longest retry delay in ms'),
   shutdownTimeoutMs: v(
@@ -241,6 +257,11 @@ export const RUNTIME_VARS = {
     z.enum(EXECUTION_PROVIDERS).default('cpu'),
     `set it to one of ${EXECUTION_PROVIDERS.join(', ')} (cuda needs a CUDA image and a GPU)`,
   ),
+  inferenceTimeoutMs: v(
+    'ENGRAM_INFERENCE_TIMEOUT_MS',
+    int(1000, 3_600_000).default(60_000),
+    'set the deadline of one model call in ms (1000-3600000); a call past it fails as transient and counts against its messages',
+  ),
   embeddingCacheTtlSeconds: v(
     'ENGRAM_EMBEDDING_CACHE_TTL_SECONDS',
     int(0, 365 * 86_400).default(7 * 86_400),
@@ -257,6 +278,11 @@ export const RUNTIME_VARS = {
     'ENGRAM_CHUNK_OVERLAP_TOKENS',
     int(0, 4096).default(32),
     'set it below ENGRAM_CHUNK_MAX_TOKENS, e.g. 32',
+  ),
+  maxChunksPerDocument: v(
+    'ENGRAM_MAX_CHUNKS_PER_DOCUMENT',
+    int(1, 1_000_000).default(4096),
+    'set the most chunks one document may yield (1-1000000); a document above it goes to the dlq',
   ),
 
   tenantKeysDir: v(
@@ -291,7 +317,7 @@ export const RUNTIME_VARS = {
   ),
   maxMetadataBytes: v(
     'ENGRAM_MAX_METADATA_BYTES',
-    int(64, 256 * 1024).default(8 * 1024),
+    int(64, MAX_METADATA_BYTES).default(8 * 1024),
     'set the largest metadata of one document in bytes, JSON-encoded (at most 64 keys either way)',
   ),
   maxBatchDocuments: v(
@@ -371,11 +397,21 @@ export interface RuntimeConfig {
     concurrency: number;
     partitionsConcurrently: number;
     maxAttempts: number;
+    maxTransientAttempts: number;
     retryBaseMs: number;
     retryMaxMs: number;
     shutdownTimeoutMs: number;
+    /** /healthz fails when the worker has lag and finished no message for this long (0: never). */
+    progressTimeoutMs: number;
   };
-  neo4j?: { uri: string; user: string; password: string; database: string; maxConcurrentWrites: number };
+  neo4j?: {
+    uri: string;
+    user: string;
+    password: string;
+    database: string;
+    maxConcurrentWrites: number;
+    transactionTimeoutMs: number;
+  };
   redis?: { url: string; username?: string; password?: string };
   model?: {
     dir: string;
@@ -383,9 +419,10 @@ export interface RuntimeConfig {
     threads: number;
     executionProvider: (typeof EXECUTION_PROVIDERS)[number];
     cacheTtlSeconds: number;
+    inferenceTimeoutMs: number;
   };
   /** Ingest: the tokenizer comes from the model dir when it is set, else a conservative estimate. */
-  chunking: { maxTokens: number; overlapTokens: number; tokenizerDir?: string };
+  chunking: { maxTokens: number; overlapTokens: number; maxChunksPerDocument: number; tokenizerDir?: string };
   gateway: {
     tenantKeysDir: string;
     tenantQuotasFile?: string;
@@ -561,13 +598,16 @@ export function parseRuntimeConfig(
       concurrency: p.concurrency ?? defaults.concurrency,
       partitionsConcurrently: p.partitionsConcurrently ?? defaults.partitionsConcurrently,
       maxAttempts: p.maxAttempts,
+      maxTransientAttempts: p.maxTransientAttempts,
       retryBaseMs: p.retryBaseMs,
       retryMaxMs: p.retryMaxMs,
       shutdownTimeoutMs: p.shutdownTimeoutMs,
+      progressTimeoutMs: p.progressTimeoutMs,
     },
     chunking: {
       maxTokens: p.chunkMaxTokens,
       overlapTokens: p.chunkOverlapTokens,
+      maxChunksPerDocument: p.maxChunksPerDocument,
       ...(p.modelDir && { tokenizerDir: p.modelDir }),
     },
     gateway: {
@@ -591,6 +631,7 @@ export function parseRuntimeConfig(
       password: p.neo4jPassword,
       database: p.neo4jDatabase,
       maxConcurrentWrites: p.neo4jMaxConcurrentWrites,
+      transactionTimeoutMs: p.neo4jTransactionTimeoutMs,
     };
   }
   if (p.redisUrl) {
@@ -607,6 +648,7 @@ export function parseRuntimeConfig(
       threads: p.modelThreads,
       executionProvider: p.executionProvider,
       cacheTtlSeconds: p.embeddingCacheTtlSeconds,
+      inferenceTimeoutMs: p.inferenceTimeoutMs,
     };
   }
   return config;
@@ -664,6 +706,7 @@ export interface RuntimeEnvInput {
     password: ValueSource;
     database?: string;
     maxConcurrentWrites?: number;
+    transactionTimeoutMs?: number;
   };
   redis?: { url: string; username?: ValueSource; password?: ValueSource };
   worker?: Partial<RuntimeConfig['worker']>;
@@ -674,8 +717,9 @@ export interface RuntimeEnvInput {
     threads?: number | 'cpu-limit';
     executionProvider?: (typeof EXECUTION_PROVIDERS)[number];
     cacheTtlSeconds?: number;
+    inferenceTimeoutMs?: number;
   };
-  chunking?: { maxTokens?: number; overlapTokens?: number };
+  chunking?: { maxTokens?: number; overlapTokens?: number; maxChunksPerDocument?: number };
   gateway?: Partial<RuntimeConfig['gateway']>;
 }
 
@@ -728,6 +772,7 @@ export function runtimeEnv(input: RuntimeEnvInput): EnvVar[] {
     setSource('neo4jPassword', input.neo4j.password);
     set('neo4jDatabase', input.neo4j.database);
     set('neo4jMaxConcurrentWrites', input.neo4j.maxConcurrentWrites);
+    set('neo4jTransactionTimeoutMs', input.neo4j.transactionTimeoutMs);
   }
   if (input.redis) {
     set('redisUrl', input.redis.url);
@@ -739,6 +784,8 @@ export function runtimeEnv(input: RuntimeEnvInput): EnvVar[] {
   set('concurrency', w.concurrency);
   set('partitionsConcurrently', w.partitionsConcurrently);
   set('maxAttempts', w.maxAttempts);
+  set('maxTransientAttempts', w.maxTransientAttempts);
+  set('progressTimeoutMs', w.progressTimeoutMs);
   set('retryBaseMs', w.retryBaseMs);
   set('retryMaxMs', w.retryMaxMs);
   set('shutdownTimeoutMs', w.shutdownTimeoutMs);
@@ -747,6 +794,7 @@ export function runtimeEnv(input: RuntimeEnvInput): EnvVar[] {
     set('modelVariant', input.model.variant);
     set('executionProvider', input.model.executionProvider);
     set('embeddingCacheTtlSeconds', input.model.cacheTtlSeconds);
+    set('inferenceTimeoutMs', input.model.inferenceTimeoutMs);
     if (input.model.threads === 'cpu-limit') {
       const name = RUNTIME_VARS.modelThreads.env;
       out.set(name, { name, valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '1' } } });
@@ -756,6 +804,7 @@ export function runtimeEnv(input: RuntimeEnvInput): EnvVar[] {
   }
   set('chunkMaxTokens', input.chunking?.maxTokens);
   set('chunkOverlapTokens', input.chunking?.overlapTokens);
+  set('maxChunksPerDocument', input.chunking?.maxChunksPerDocument);
   const g = input.gateway ?? {};
   set('tenantKeysDir', g.tenantKeysDir);
   set('tenantQuotasFile', g.tenantQuotasFile);

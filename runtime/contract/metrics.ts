@@ -7,10 +7,12 @@ export const METRIC_PREFIX = 'engram_';
 export const METRICS = {
   // Worker framework (every consuming role). Labels: role, topic.
   messagesProcessed: 'engram_messages_processed_total',
-  /** Failed processing attempts (a message retried 3 times counts 3). Labels: role, topic, reason (transient|error|poison). */
+  /** Failed processing attempts (a message retried 3 times counts 3). Labels: role, topic, reason (unavailable|transient|error|poison). */
   messagesFailed: 'engram_messages_failed_total',
   /** Messages written to the dlq topic. Labels: role, topic, reason (poison|exhausted). */
   messagesDeadLettered: 'engram_messages_dead_lettered_total',
+  /** Dead letters the dlq refused whole; alert on outcome="dropped". Labels: role, topic, outcome (truncated|dropped). */
+  deadLetterFailures: 'engram_dead_letter_failures_total',
   /** Wall time of one partition batch, fetch to offsets resolved. Labels: role, topic. */
   batchDuration: 'engram_batch_duration_seconds',
   /** Wall time of one processor call on a group of messages (sizes the rebalance timeout). Labels: role, topic. */
@@ -52,6 +54,10 @@ export const METRICS = {
   embeddingDuration: 'engram_embedding_duration_seconds',
   /** Chunk nodes written (created or updated) in Neo4j. No labels. */
   chunksWritten: 'engram_chunks_written_total',
+  /** Chunk writes refused because the Document already holds a newer version. No labels. */
+  staleChunksSkipped: 'engram_stale_chunks_skipped_total',
+  /** Inference calls past ENGRAM_INFERENCE_TIMEOUT_MS (each fails its group as transient). No labels. */
+  inferenceTimeouts: 'engram_inference_timeouts_total',
   /** Wall time of one Neo4j write transaction. Labels: operation. */
   graphWriteDuration: 'engram_graph_write_duration_seconds',
 } as const;

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { normalizeBertText, parseVocab, splitBertWords, WordPieceTokenizer } from './tokenizer.ts';
+import {
+  normalizeBertText,
+  parseVocab,
+  splitBertWords,
+  WORD_CACHE_MAX_BYTES,
+  WordPieceTokenizer,
+} from './tokenizer.ts';
 
 const VOCAB = [
   '[PAD]',
@@ -135,6 +141,29 @@ describe('parseVocab', () => {
         ['[PAD]', 0],
         ['hello', 1],
       ],
+    );
+  });
+});
+
+describe('word cache', () => {
+  test('never holds a word above the per-word limit (it is [UNK] in linear time)', () => {
+    const t = new WordPieceTokenizer(parseVocab(`${VOCAB.join('\n')}\n`));
+    for (let i = 0; i < 50; i++) assert.deepEqual(t.tokenize(`x${i}${'a'.repeat(64 * 1024)}`), ids('[UNK]'));
+    assert.equal(t.wordCacheSize.entries, 0);
+  });
+
+  test('stays within its byte bound however many distinct words it sees', () => {
+    const t = new WordPieceTokenizer(parseVocab(`${VOCAB.join('\n')}\n`));
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 60_000; i++) t.tokenize(`${i}${'y'.repeat(90)}`);
+    const { entries, bytes } = t.wordCacheSize;
+    assert.ok(bytes <= WORD_CACHE_MAX_BYTES, `cache holds ${bytes} bytes`);
+    assert.ok(entries > 1000 && entries < 60_000, `cache keeps recent words (${entries})`);
+    // The hello -> id path still answers from a warm cache after evictions.
+    assert.deepEqual(t.tokenize('hello'), ids('hello'));
+    const grown = (process.memoryUsage().heapUsed - before) / 1048576;
+    process.stdout.write(
+      `# word cache after 60,000 distinct 95-char words: ${entries} entries, ~${(bytes / 1048576).toFixed(1)} MiB estimated, heap +${grown.toFixed(0)} MiB\n`,
     );
   });
 });

@@ -39,7 +39,12 @@ const NONSPACING_MARKS = /\p{Mn}/gu;
 // BERT punctuation: Unicode P* plus every ASCII symbol that is not a letter or digit.
 const WORD_OR_PUNCTUATION = /[\p{P}!-/:-@[-`{-~]|[^\s\p{P}!-/:-@[-`{-~]+/gu;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
-const WORD_CACHE_LIMIT = 50_000;
+/**
+ * The word cache is bounded by an estimate of the bytes it holds (a count bound let 2,000
+ * documents with one 256 KiB word each pin ~500 MiB): oldest entries go first.
+ */
+export const WORD_CACHE_MAX_BYTES = 8 * 1024 * 1024;
+const ENTRY_OVERHEAD_BYTES = 96;
 
 // Each char the cleaning step acts on: whitespace, control-like chars, and the CJK ideograph
 // blocks BERT spaces out (Unified, extensions A-F as the Rust tokenizer bounds them, and the
@@ -103,6 +108,7 @@ export class WordPieceTokenizer {
   private readonly specialIds: Map<string, number>;
   private readonly specialPattern: RegExp | undefined;
   private readonly wordCache = new Map<string, readonly number[]>();
+  private wordCacheBytes = 0;
 
   constructor(vocab: ReadonlyMap<string, number>, options: TokenizerOptions = {}) {
     this.vocab = vocab;
@@ -208,9 +214,24 @@ export class WordPieceTokenizer {
     const cached = this.wordCache.get(word);
     if (cached) return cached;
     const pieces = this.splitWord(word);
-    if (this.wordCache.size >= WORD_CACHE_LIMIT) this.wordCache.clear();
-    this.wordCache.set(word, pieces);
+    // A word above the per-word limit is one [UNK] found in linear time: never worth its bytes.
+    if (word.length <= this.maxInputCharsPerWord) this.remember(word, pieces);
     return pieces;
+  }
+
+  private remember(word: string, pieces: readonly number[]): void {
+    this.wordCache.set(word, pieces);
+    this.wordCacheBytes += entryBytes(word, pieces);
+    while (this.wordCacheBytes > WORD_CACHE_MAX_BYTES) {
+      const [oldest, value] = this.wordCache.entries().next().value!;
+      this.wordCache.delete(oldest);
+      this.wordCacheBytes -= entryBytes(oldest, value);
+    }
+  }
+
+  /** Entries and estimated bytes of the word cache (for tests and benchmarks). */
+  get wordCacheSize(): { entries: number; bytes: number } {
+    return { entries: this.wordCache.size, bytes: this.wordCacheBytes };
   }
 
   /** Greedy longest-match-first; one unmatched remainder makes the whole word [UNK]. */
@@ -239,6 +260,10 @@ export class WordPieceTokenizer {
     }
     return pieces;
   }
+}
+
+function entryBytes(word: string, pieces: readonly number[]): number {
+  return ENTRY_OVERHEAD_BYTES + word.length * 2 + pieces.length * 8;
 }
 
 function isLowSurrogate(code: number): boolean {

@@ -11,6 +11,7 @@ export interface WorkerMetrics {
   processed: Counter<'role' | 'topic'>;
   failed: Counter<'role' | 'topic' | 'reason'>;
   deadLettered: Counter<'role' | 'topic' | 'reason'>;
+  deadLetterFailures: Counter<'role' | 'topic' | 'outcome'>;
   batchDuration: Histogram<'role' | 'topic'>;
   handlerDuration: Histogram<'role' | 'topic'>;
   batchSize: Histogram<'role' | 'topic'>;
@@ -40,7 +41,7 @@ export function createRuntimeMetrics(defaultLabels: Record<string, string> = {})
     }),
     failed: new Counter({
       name: METRICS.messagesFailed,
-      help: 'Failed processing attempts, by reason (transient|error|poison)',
+      help: 'Failed processing attempts, by reason (unavailable|transient|error|poison)',
       labelNames: ['role', 'topic', 'reason'],
       registers,
     }),
@@ -48,6 +49,12 @@ export function createRuntimeMetrics(defaultLabels: Record<string, string> = {})
       name: METRICS.messagesDeadLettered,
       help: 'Messages written to the dlq topic, by reason (poison|exhausted)',
       labelNames: ['role', 'topic', 'reason'],
+      registers,
+    }),
+    deadLetterFailures: new Counter({
+      name: METRICS.deadLetterFailures,
+      help: 'Dead letters the dlq refused whole: outcome truncated (sent cut down, with a reference) or dropped (only logged; the offset moved past it)',
+      labelNames: ['role', 'topic', 'outcome'],
       registers,
     }),
     batchDuration: new Histogram({

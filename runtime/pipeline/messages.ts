@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { tenantIdSchema } from '../contract/tenants.ts';
+import { MAX_METADATA_BYTES } from '../contract/topics.ts';
 import { PoisonMessageError } from '../worker/errors.ts';
 
 /** Client-supplied document ids: printable, no whitespace, bounded. */
@@ -14,9 +15,15 @@ export const documentIdSchema = z
   .max(256)
   .regex(/^[\x21-\x7e]+$/, 'document id must be printable ASCII without spaces');
 
+export { MAX_METADATA_BYTES };
+
 export const metadataSchema = z
   .record(z.string().max(128), z.union([z.string().max(4096), z.number(), z.boolean(), z.null()]))
-  .refine((m) => Object.keys(m).length <= 64, 'at most 64 metadata keys');
+  .refine((m) => Object.keys(m).length <= 64, 'at most 64 metadata keys')
+  .refine(
+    (m) => Buffer.byteLength(JSON.stringify(m), 'utf8') <= MAX_METADATA_BYTES,
+    `metadata exceeds ${MAX_METADATA_BYTES} bytes as JSON: keep large values in the content`,
+  );
 
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
@@ -30,32 +37,77 @@ export const rawDocumentSchema = z.object({
   contentHash: sha256Hex,
   content: z.string().min(1),
   metadata: metadataSchema.optional(),
-  /** Gateway acceptance time (ms since epoch): orders versions of one document. */
+  /** Gateway acceptance time (ms since epoch), for information: versions come from the log. */
   acceptedAt: z.number().int().nonnegative(),
   requestId: z.string().max(128).optional(),
 });
 export type RawDocument = z.infer<typeof rawDocumentSchema>;
 
-/** `ingest.embed` and `ingest.extract`: one chunk of a document. Key: `<tenantId>/<documentId>`. */
+/**
+ * A document version: where its raw message sits in ingest.raw. A document's key maps to one
+ * partition, so its offsets order its versions; after ingest.raw gained partitions a key can move,
+ * and versions from different partitions are ordered by the broker's append time
+ * (`message.timestamp.type=LogAppendTime`), then by partition.
+ */
+export const documentVersionSchema = z.object({
+  partition: z.number().int().nonnegative(),
+  offset: z.number().int().nonnegative(),
+  /** The broker's append time of the raw message, ms since epoch. */
+  timestamp: z.number().int().nonnegative(),
+});
+export type DocumentVersion = z.infer<typeof documentVersionSchema>;
+
+/** > 0 when `a` is newer than `b`, 0 for the same version (the Cypher in embed mirrors this). */
+export function compareVersions(a: DocumentVersion, b: DocumentVersion): number {
+  if (a.partition === b.partition) return Math.sign(a.offset - b.offset);
+  if (a.timestamp !== b.timestamp) return Math.sign(a.timestamp - b.timestamp);
+  return Math.sign(a.partition - b.partition);
+}
+
+/** The version of the raw message at this log position (offsets and timestamps are int64 strings). */
+export function versionAt(position: {
+  partition: number;
+  offset: string;
+  timestamp: string;
+}): DocumentVersion {
+  return documentVersionSchema.parse({
+    partition: position.partition,
+    offset: Number(position.offset),
+    // A record without a timestamp (-1, old message formats) sorts before any stamped one.
+    timestamp: Math.max(0, Number(position.timestamp)),
+  });
+}
+
+/**
+ * Longest chunk text in UTF-16 code units. JSON can grow a code unit to 6 bytes (`\u0001`), so
+ * a chunk message stays far below the 1 MiB its topics take, whatever the text.
+ */
+export const MAX_CHUNK_TEXT_CHARS = 32 * 1024;
+
+/**
+ * `ingest.embed` and `ingest.extract`: one chunk of a document version. Key:
+ * `<tenantId>/<documentId>`. The document's metadata travels once, on chunk 0.
+ */
 export const chunkMessageSchema = z.object({
-  v: z.literal(1),
+  v: z.literal(2),
   kind: z.literal('chunk'),
   tenantId: tenantIdSchema,
   documentId: documentIdSchema,
-  /** The document version this chunk belongs to (its `acceptedAt`); stale writes are ignored. */
-  documentVersion: z.number().int().nonnegative(),
+  /** The version this chunk belongs to; writes of an older version than the stored one are refused. */
+  documentVersion: documentVersionSchema,
   documentHash: sha256Hex,
   /** Deterministic: re-chunking the same document yields the same ids (downstream MERGE key). */
   chunkId: z.string().regex(/^[0-9a-f]{32}$/),
   index: z.number().int().nonnegative(),
-  /** Chunks in this version of the document: the downstream drops chunks with index >= count. */
+  /** Chunks in this version of the document. */
   count: z.number().int().positive(),
-  text: z.string().min(1),
+  text: z.string().min(1).max(MAX_CHUNK_TEXT_CHARS),
   /** Model tokens in `text` (without [CLS]/[SEP]) as counted by the ingest role. */
   tokens: z.number().int().nonnegative(),
   /** Character offsets of `text` in the document. */
   start: z.number().int().nonnegative(),
   end: z.number().int().nonnegative(),
+  /** The document's metadata, on chunk 0 only. */
   metadata: metadataSchema.optional(),
 });
 export type ChunkMessage = z.infer<typeof chunkMessageSchema>;

@@ -1,10 +1,11 @@
 /**
- * Wires a role's processor into the framework: kafkajs transport, dlq producer, readiness check,
- * and a stop that drains the worker before closing what the role opened.
+ * Wires a role's processor into the framework: kafkajs transport, dlq producer, readiness (the
+ * consumer is in its group) and liveness (progress while there is lag) checks, and a stop that
+ * drains the worker before closing what the role opened.
  */
 import { createKafka, KafkaConsumerTransport, KafkaProducerTransport } from '../adapters/kafka.ts';
 import { ROLE_SPECS } from '../contract/roles.ts';
-import { topicName } from '../contract/topics.ts';
+import { TOPIC_MAX_MESSAGE_BYTES, topicName } from '../contract/topics.ts';
 import type { RoleContext, RunningRole } from '../roles/context.ts';
 import { type Processor, Worker } from './worker.ts';
 
@@ -37,12 +38,14 @@ export async function runConsumingRole<T>(
       ...config.worker,
       heartbeatIntervalMs: config.kafka.heartbeatIntervalMs,
       rebalanceTimeoutMs: config.kafka.rebalanceTimeoutMs,
+      dlqMaxMessageBytes: TOPIC_MAX_MESSAGE_BYTES.dlq,
     },
     log,
     metrics: metrics.worker,
     onFatal: (error) => ctx.fatal(error),
   });
   health.addCheck({ name: 'consumer', check: () => worker.ready() });
+  health.addLivenessCheck({ name: 'progress', check: () => worker.live() });
   await worker.start();
   return {
     stop: async () => {

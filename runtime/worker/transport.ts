@@ -56,12 +56,21 @@ export interface ConsumerTransport {
   stop(): Promise<void>;
   /** True while the member is in the group and fetching. */
   isConsuming(): boolean;
-  /** Errors meaning "the group is rebalancing": rethrow them so the member rejoins. */
+  /**
+   * Errors meaning "this member's place in the group is gone or changing" (rebalancing, evicted
+   * as an unknown member, an old generation): rethrow them so the member rejoins.
+   */
   isRebalanceError(error: unknown): boolean;
 }
 
 export interface ProducerTransport {
-  /** Resolves once every message is acknowledged by all in-sync replicas. */
+  /**
+   * Resolves once every message is acknowledged by all in-sync replicas. Requests are split so
+   * that no record batch exceeds what the topics take; a single record larger than its topic's
+   * max.message.bytes is refused by the broker (MESSAGE_TOO_LARGE, not retriable).
+   */
   send(batches: { topic: string; messages: OutboundMessage[] }[]): Promise<void>;
+  /** Why these topics cannot take records right now, or undefined (asked after a failed send). */
+  unreachable?(topics: string[]): Promise<string | undefined>;
   close(): Promise<void>;
 }

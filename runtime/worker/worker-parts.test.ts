@@ -1,8 +1,22 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DLQ_HEADERS, deadLetterRecord } from './dead-letter.ts';
-import { classifyFailure, failureReason, PoisonMessageError, TransientError } from './errors.ts';
+import {
+  DLQ_HEADERS,
+  deadLetterRecord,
+  recordBytes,
+  TRUNCATED_VALUE_BYTES,
+  truncatedRecord,
+} from './dead-letter.ts';
+import {
+  classifyFailure,
+  DependencyUnavailableError,
+  failureReason,
+  kafkaErrorType,
+  PoisonMessageError,
+  TransientError,
+} from './errors.ts';
 import { ContiguousOffsets } from './offsets.ts';
+import { ProgressWatch } from './progress.ts';
 import { backoffDelay, sleep } from './retry.ts';
 import { runBounded } from './worker.ts';
 
@@ -54,18 +68,42 @@ describe('classifyFailure', () => {
   const withCode = (code: string) => Object.assign(new Error('x'), { code });
   const table: [string, unknown, string][] = [
     ['poison', new PoisonMessageError('bad'), 'poison'],
-    ['transient', new TransientError('down'), 'transient'],
-    ['socket refused', withCode('ECONNREFUSED'), 'transient'],
-    ['neo4j unavailable', withCode('ServiceUnavailable'), 'transient'],
+    ['transient', new TransientError('slow'), 'transient'],
+    ['unavailable', new DependencyUnavailableError('down'), 'unavailable'],
+    ['socket refused', withCode('ECONNREFUSED'), 'unavailable'],
+    ['dns', withCode('ENOTFOUND'), 'unavailable'],
+    ['neo4j unreachable', withCode('ServiceUnavailable'), 'unavailable'],
+    ['socket reset mid-request', withCode('ECONNRESET'), 'transient'],
+    ['socket timeout', withCode('ETIMEDOUT'), 'transient'],
     ['neo4j deadlock', withCode('Neo.TransientError.Transaction.DeadlockDetected'), 'transient'],
+    [
+      'neo4j transaction deadline',
+      withCode('Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration'),
+      'transient',
+    ],
+    [
+      'neo4j deadline while waiting for a lock',
+      withCode('Neo.ClientError.Transaction.LockClientStopped'),
+      'transient',
+    ],
     ['neo4j syntax', withCode('Neo.ClientError.Statement.SyntaxError'), 'error'],
     ['kafkajs retriable', Object.assign(new Error('x'), { retriable: true }), 'transient'],
+    ['kafkajs connection', Object.assign(new Error('x'), { name: 'KafkaJSConnectionError' }), 'unavailable'],
+    [
+      'kafkajs too large',
+      Object.assign(new Error('x'), {
+        name: 'KafkaJSProtocolError',
+        type: 'MESSAGE_TOO_LARGE',
+        retriable: false,
+      }),
+      'error',
+    ],
     [
       'redis gave up',
       Object.assign(new Error('Reached the max retries per request limit'), {
         name: 'MaxRetriesPerRequestError',
       }),
-      'transient',
+      'unavailable',
     ],
     ['wrapped', new Error('outer', { cause: withCode('ECONNRESET') }), 'transient'],
     ['plain', new Error('bug'), 'error'],
@@ -90,7 +128,7 @@ describe('deadLetterRecord', () => {
         headers: { trace: 't1' },
         timestamp: '0',
       },
-      { error: 'boom', reason: 'exhausted', attempts: 5 },
+      { error: 'boom', reason: 'exhausted', failure: 'transient', attempts: 5 },
       { role: 'ingest', consumerGroup: 'p.ingest' },
       new Date('2026-01-01T00:00:00Z'),
     );
@@ -100,6 +138,7 @@ describe('deadLetterRecord', () => {
       trace: 't1',
       [DLQ_HEADERS.error]: 'boom',
       [DLQ_HEADERS.reason]: 'exhausted',
+      [DLQ_HEADERS.failure]: 'transient',
       [DLQ_HEADERS.attempts]: '5',
       [DLQ_HEADERS.sourceTopic]: 'p.ingest.raw',
       [DLQ_HEADERS.sourcePartition]: '3',
@@ -125,5 +164,54 @@ describe('runBounded', () => {
     });
     assert.equal(peak, 3);
     assert.deepEqual(done.sort(), [1, 2, 3, 4, 5, 6, 7]);
+  });
+});
+
+describe('kafkaErrorType', () => {
+  it('finds the protocol type on the error or its causes', () => {
+    const inner = Object.assign(new Error('x'), { type: 'UNKNOWN_MEMBER_ID' });
+    assert.equal(kafkaErrorType(inner), 'UNKNOWN_MEMBER_ID');
+    assert.equal(kafkaErrorType(new Error('outer', { cause: inner })), 'UNKNOWN_MEMBER_ID');
+    assert.equal(kafkaErrorType(new Error('plain')), undefined);
+  });
+});
+
+describe('truncatedRecord', () => {
+  it('keeps a prefix and the dlq headers, drops other headers, and names the original', () => {
+    const value = Buffer.alloc(3 * 1024 * 1024, 1);
+    const record = {
+      key: 'acme/doc',
+      value,
+      headers: { big: 'h'.repeat(100_000), [DLQ_HEADERS.sourceOffset]: '7', [DLQ_HEADERS.reason]: 'poison' },
+    };
+    const cut = truncatedRecord(record);
+    assert.equal(cut.key, 'acme/doc');
+    assert.equal(cut.value.length, TRUNCATED_VALUE_BYTES);
+    assert.equal(cut.headers?.['big'], undefined);
+    assert.equal(cut.headers?.[DLQ_HEADERS.sourceOffset], '7');
+    assert.equal(cut.headers?.[DLQ_HEADERS.truncated], 'true');
+    assert.equal(cut.headers?.[DLQ_HEADERS.originalBytes], String(value.length));
+    assert.match(cut.headers?.[DLQ_HEADERS.originalSha256] ?? '', /^[0-9a-f]{64}$/);
+    assert.ok(recordBytes(cut) < 80 * 1024);
+  });
+});
+
+describe('ProgressWatch', () => {
+  it('is live while caught up, and stalls only with lag and no progress for the timeout', () => {
+    let now = 0;
+    const watch = new ProgressWatch(1000, () => now);
+    now = 5000;
+    assert.equal(watch.stalled(), undefined, 'no lag: idle is fine');
+    watch.setLag('t', 0, 10);
+    assert.equal(watch.stalled(), undefined, 'the clock starts when work appears');
+    now = 7000;
+    assert.match(watch.stalled() ?? '', /no message finished for 2 s while 10 wait/);
+    watch.progressed();
+    assert.equal(watch.stalled(), undefined);
+    now = 8500;
+    assert.ok(watch.stalled());
+    watch.assigned([{ topic: 't', partitions: [1] }]);
+    assert.equal(watch.stalled(), undefined, 'a revoked partition no longer counts');
+    assert.equal(new ProgressWatch(0, () => now).stalled(), undefined, '0 disables it');
   });
 });

@@ -16,7 +16,14 @@ import { createPrivateBroker, type PrivateBroker } from './private-broker.ts';
 import { type RuntimeProcess, runtimeEnvFor, spawnRuntime } from './runtime-process.ts';
 
 const dev = requireDevEnv();
-const CHUNKING = { maxTokens: 254, overlapTokens: 32, countTokens: estimateTokens };
+const CHUNKING = {
+  maxTokens: 254,
+  overlapTokens: 32,
+  countTokens: estimateTokens,
+  maxChunksPerDocument: 2048,
+};
+/** Chunk ids do not depend on the version: any log position will do for the expectations. */
+const AT = { partition: 0, offset: 0, timestamp: 0 };
 
 function doc(i: number, tenantId = 'acme'): RawDocument {
   const content = corpusDocument(90_000 + i);
@@ -83,7 +90,7 @@ describe('worker across a broker restart', () => {
     assert.equal(proc.child.exitCode, null, `the worker exited: ${proc.stderr.join('').slice(-500)}`);
 
     const expected = new Set(
-      Array.from({ length: 100 }, (_, i) => chunkDocument(doc(i), CHUNKING).map((c) => c.chunkId)).flat(),
+      Array.from({ length: 100 }, (_, i) => chunkDocument(doc(i), AT, CHUNKING).map((c) => c.chunkId)).flat(),
     );
     const seen = new Set<string>();
     const embed = await readTopic(t.kafka, t.topic('ingest.embed'), expected.size);
@@ -125,7 +132,7 @@ describe('worker across a broker restart', () => {
     }, 200);
     try {
       const chunks = Array.from({ length: 300 }, (_, i) =>
-        chunkDocument(doc(i, tenant), { ...CHUNKING, maxTokens: 48, overlapTokens: 8 }),
+        chunkDocument(doc(i, tenant), { ...AT, offset: i }, { ...CHUNKING, maxTokens: 48, overlapTokens: 8 }),
       ).flat();
       const producer = await topics.producer();
       await producer.send({

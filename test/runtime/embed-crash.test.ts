@@ -48,7 +48,13 @@ describe('embed worker killed with SIGKILL mid-stream', () => {
         content,
         acceptedAt: 1_700_000_000_000 + i,
       };
-      return chunkDocument(doc, { maxTokens: 64, overlapTokens: 16, countTokens });
+      const version = { partition: 0, offset: i, timestamp: 1_700_000_000_000 + i };
+      return chunkDocument(doc, version, {
+        maxTokens: 64,
+        overlapTokens: 16,
+        countTokens,
+        maxChunksPerDocument: 2048,
+      });
     }).flat();
     const producer = await t.producer();
     for (let i = 0; i < chunks.length; i += 500) {

@@ -20,7 +20,8 @@ import {
 import { type RuntimeProcess, runtimeEnvFor, spawnRuntime } from './runtime-process.ts';
 
 const dev = requireDevEnv();
-const CHUNKING = { maxTokens: 40, overlapTokens: 8, countTokens: estimateTokens };
+const CHUNKING = { maxTokens: 40, overlapTokens: 8, countTokens: estimateTokens, maxChunksPerDocument: 2048 };
+const AT = { partition: 0, offset: 0, timestamp: 0 };
 
 function rawDocument(tenantId: string, documentId: string, content: string): RawDocument {
   return {
@@ -79,7 +80,7 @@ describe('ingest role (child process)', () => {
         { key: 'globex/doc-c', value: JSON.stringify(docs[2]) },
       ],
     });
-    const expected = docs.flatMap((d) => chunkDocument(d, CHUNKING));
+    const expected = docs.flatMap((d) => chunkDocument(d, AT, CHUNKING));
     assert.ok(expected.filter((c) => c.documentId === 'doc-b').length > 2, 'doc-b spans several chunks');
 
     await proc.waitForLog('running');
@@ -137,7 +138,7 @@ describe('ingest role (child process)', () => {
       topic: t.topic('ingest.raw'),
       messages: [{ key: 'acme/doc-b', value: JSON.stringify(again) }],
     });
-    const expected = chunkDocument(again, CHUNKING);
+    const expected = chunkDocument(again, AT, CHUNKING);
     const embed = await readTopic(t.kafka, t.topic('ingest.embed'), before + expected.length);
     const ids = embed
       .map((m) => chunkMessageSchema.parse(JSON.parse(m.value!.toString())))

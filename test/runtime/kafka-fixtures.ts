@@ -1,9 +1,12 @@
 /**
  * Kafka fixtures for runtime tests: the seven pipeline topics under a prefix unique to the test
- * (the broker does not auto-create topics), reading a topic back, and a group's committed offsets.
+ * (the broker does not auto-create topics), configured as the operator makes them
+ * (DEFAULT_TOPIC_CONFIG: sizes, LogAppendTime) unless a test overrides a topic's configs, reading
+ * a topic back, and a group's committed offsets.
  */
 import { randomUUID } from 'node:crypto';
 import { type Admin, type IHeaders, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { DEFAULT_TOPIC_CONFIG } from '../../operator/api/defaults.ts';
 import { TOPIC_KEYS, type TopicKey, topicName } from '../../runtime/contract/topics.ts';
 import { eventually } from '../support/wait.ts';
 
@@ -30,6 +33,8 @@ export async function createPipelineTopics(
   brokers: string,
   prefix: string,
   partitions: Partial<Record<TopicKey, number>> = {},
+  /** Per-topic configs replacing the operator's defaults for that topic ({} = the broker's defaults). */
+  configs: Partial<Record<TopicKey, Record<string, string>>> = {},
 ): Promise<PipelineTopics> {
   const kafka = new Kafka({
     clientId: `test-${prefix}`,
@@ -44,6 +49,10 @@ export async function createPipelineTopics(
       topic: topicName(prefix, key),
       numPartitions: partitions[key] ?? SMALL_PARTITIONS[key],
       replicationFactor: 1,
+      configEntries: Object.entries(configs[key] ?? DEFAULT_TOPIC_CONFIG[key]).map(([name, value]) => ({
+        name,
+        value,
+      })),
     })),
   });
   // Leaders are elected, but a fresh client may still see stale metadata: wait until it does not.

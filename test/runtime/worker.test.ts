@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createKafka, KafkaConsumerTransport, KafkaProducerTransport } from '../../runtime/adapters/kafka.ts';
 import type { KafkaConfig } from '../../runtime/contract/config.ts';
+import { TOPIC_MAX_MESSAGE_BYTES } from '../../runtime/contract/topics.ts';
 import { createLogger } from '../../runtime/observability/log.ts';
 import { createRuntimeMetrics } from '../../runtime/observability/metrics.ts';
 import { DLQ_HEADERS } from '../../runtime/worker/dead-letter.ts';
@@ -21,10 +22,13 @@ const SETTINGS: WorkerSettings = {
   concurrency: 2,
   partitionsConcurrently: 1,
   maxAttempts: 3,
+  maxTransientAttempts: 6,
   retryBaseMs: 20,
   retryMaxMs: 200,
   heartbeatIntervalMs: 500,
   rebalanceTimeoutMs: 20_000,
+  progressTimeoutMs: 0,
+  dlqMaxMessageBytes: TOPIC_MAX_MESSAGE_BYTES.dlq,
 };
 
 function kafkaConfig(overrides: Partial<KafkaConfig> = {}): KafkaConfig {

@@ -12,6 +12,8 @@ try {
       return;
     }
     try {
+      // The caller's deadline runs from here, not from when the call was queued.
+      port.postMessage({ type: 'started', id: msg.id });
       const vectors = await embedder.embed(msg.texts);
       port.postMessage(
         { type: 'result', id: msg.id, vectors },

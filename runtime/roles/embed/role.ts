@@ -1,8 +1,11 @@
 /**
  * embed: `ingest.embed` -> vectors (ONNX Runtime, Redis cache by content hash) -> chunk nodes in
  * Neo4j. A group's offsets are resolved only after its Neo4j transaction committed; a replayed
- * chunk hits the cache and MERGEs onto its existing node.
+ * chunk hits the cache and MERGEs onto its existing node; a chunk of a version older than the
+ * stored document's is refused (chunk-store.ts). Deadlines: ENGRAM_INFERENCE_TIMEOUT_MS per model
+ * call, ENGRAM_NEO4J_TX_TIMEOUT_MS per write transaction.
  */
+import type { Driver } from 'neo4j-driver';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { createNeo4jDriver } from '../../adapters/neo4j.ts';
 import { createRedis, redisReady } from '../../adapters/redis.ts';
@@ -25,6 +28,8 @@ export interface EmbedProcessorOptions {
   registry: Registry;
   workerMetrics: WorkerMetrics;
   variant: string;
+  /** Names the store that cannot be reached, if any (Neo4j; the cache is optional). */
+  unavailable?: () => Promise<string | undefined>;
 }
 
 export function embedProcessor(options: EmbedProcessorOptions): Processor<ChunkMessage> {
@@ -47,6 +52,11 @@ export function embedProcessor(options: EmbedProcessorOptions): Processor<ChunkM
   const written = new Counter({
     name: METRICS.chunksWritten,
     help: 'Chunk nodes written (created or updated)',
+    registers,
+  });
+  const stale = new Counter({
+    name: METRICS.staleChunksSkipped,
+    help: 'Chunk writes refused because the document already holds a newer version',
     registers,
   });
   const writeDuration = new Histogram({
@@ -75,6 +85,7 @@ export function embedProcessor(options: EmbedProcessorOptions): Processor<ChunkM
 
   return {
     decode: (message) => decodeJson(chunkMessageSchema, message.value),
+    ...(options.unavailable && { unavailable: options.unavailable }),
     async process(items) {
       // Identical texts of one tenant are embedded once per group.
       const unique = new Map<string, { tenantId: string; contentHash: string; text: string }>();
@@ -108,9 +119,10 @@ export function embedProcessor(options: EmbedProcessorOptions): Processor<ChunkM
         vector: vectors.get(keyOf[i]!)!,
       }));
       const stopWrite = writeDuration.startTimer({ operation: 'write_chunks' });
-      const n = await store.write(rows);
+      const result = await store.write(rows);
       stopWrite();
-      written.inc(n);
+      written.inc(result.written);
+      stale.inc(result.stale);
     },
   };
 }
@@ -119,6 +131,11 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
   const { config, log, health } = ctx;
   const model = requireSection(config, 'model');
   const neo4jConfig = requireSection(config, 'neo4j');
+  const inferenceTimeouts = new Counter({
+    name: METRICS.inferenceTimeouts,
+    help: 'Inference calls past ENGRAM_INFERENCE_TIMEOUT_MS (each fails its group as transient)',
+    registers: [ctx.metrics.registry],
+  });
   const embedder = await ThreadedEmbedder.create(
     {
       modelDir: model.dir,
@@ -126,7 +143,19 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
       intraOpNumThreads: model.threads,
       executionProvider: model.executionProvider,
     },
-    (error) => ctx.fatal(error),
+    {
+      timeoutMs: model.inferenceTimeoutMs,
+      onFatal: (error) => ctx.fatal(error),
+      onTimeout: () => {
+        inferenceTimeouts.inc();
+        log.error(
+          'inference passed its deadline; the group fails as transient and its result will be dropped',
+          {
+            timeoutMs: model.inferenceTimeoutMs,
+          },
+        );
+      },
+    },
   );
   log.info('model loaded', {
     model: embedder.modelId,
@@ -141,6 +170,7 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
     dimensions: embedder.dimensions,
     model: embedder.modelId,
     maxConcurrentWrites: neo4jConfig.maxConcurrentWrites,
+    transactionTimeoutMs: neo4jConfig.transactionTimeoutMs,
   });
   await store.ensureSchema();
   const redis = createRedis(requireSection(config, 'redis'), `engram-${config.cluster}-embed`);
@@ -159,6 +189,7 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
       registry: ctx.metrics.registry,
       workerMetrics: ctx.metrics.worker,
       variant: model.variant,
+      unavailable: () => neo4jUnreachable(driver, neo4jConfig.database),
     }),
     close: async () => {
       await embedder.close();
@@ -166,4 +197,19 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
       await redis.quit();
     },
   }));
+}
+
+/** Whether Neo4j answers at all within a few seconds: a failure then is not the message's fault. */
+async function neo4jUnreachable(driver: Driver, database: string): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve('neo4j: no answer within 5 s'), 5000);
+  });
+  try {
+    return await Promise.race([driver.verifyConnectivity({ database }).then(() => undefined), timeout]);
+  } catch (err) {
+    return `neo4j: ${(err as Error).message}`;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -87,7 +87,8 @@ export function toHttpError(err: unknown, maxBodyBytes: number): { error: HttpEr
       error: new HttpError(e.statusCode, 'bad_request', `the request was refused: ${String(e.message)}`),
       unexpected: false,
     };
-  if (classifyFailure(err) === 'transient')
+  const kind = classifyFailure(err);
+  if (kind === 'transient' || kind === 'unavailable')
     return {
       error: retryLater('unavailable', 'a backing store is unavailable: retry later'),
       unexpected: true,

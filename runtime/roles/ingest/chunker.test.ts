@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chunkText, estimateTokens, type TokenCounter } from './chunker.ts';
+import { MAX_CHUNK_TEXT_CHARS } from '../../pipeline/messages.ts';
+import { chunkCharBound, chunkText, estimateTokens, type TokenCounter } from './chunker.ts';
 
 /** One token per whitespace-separated word: easy to reason about in tests. */
 const words: TokenCounter = (t) => t.split(/\s+/).filter(Boolean).length;
@@ -85,6 +86,45 @@ describe('chunkText', () => {
     const opts = { maxTokens: 25, overlapTokens: 5, countTokens: words };
     assert.deepEqual(chunkText(src, opts), chunkText(src, opts));
   });
+});
+
+describe('chunkText bounds what one chunk can hold, whatever the text', () => {
+  // What the model's tokenizer does to these inputs: control characters vanish (0 tokens) and a
+  // word above 100 characters is one [UNK], so a token bound alone lets a chunk grow unbounded.
+  const modelLike: TokenCounter = (t) =>
+    (t.replace(/\p{Cc}/gu, ' ').match(/[a-z0-9]+|[^\sa-z0-9]/gi) ?? []).length;
+  const cases: [string, string][] = [
+    ['512 KiB of control characters', '\u0001'.repeat(512 * 1024)],
+    ['one 256 KiB word', 'a'.repeat(256 * 1024)],
+    ['control characters between words', 'word\u0002'.repeat(64 * 1024)],
+    ['a word of 256 KiB of "a." (one token per character)', 'a.'.repeat(128 * 1024)],
+    ['astral characters', '😀'.repeat(100 * 1024)],
+  ];
+  for (const [name, src] of cases) {
+    it(name, () => {
+      const maxTokens = 254;
+      const t0 = performance.now();
+      const chunks = chunkText(src, { maxTokens, overlapTokens: 32, countTokens: modelLike });
+      const ms = performance.now() - t0;
+      const bound = chunkCharBound(maxTokens);
+      assert.ok(chunks.length > 0);
+      let covered = 0;
+      for (const c of chunks) {
+        assert.ok(c.text.length <= bound, `chunk ${c.index} has ${c.text.length} chars (bound ${bound})`);
+        assert.ok(c.tokens <= maxTokens);
+        assert.equal(src.slice(c.start, c.end), c.text);
+        assert.ok(!/^[\uDC00-\uDFFF]|[\uD800-\uDBFF]$/.test(c.text), 'no split surrogate pair');
+        assert.ok(c.start >= covered - bound, 'overlap stays bounded');
+        covered = Math.max(covered, c.end);
+        // JSON escaping grows a code unit to at most 6 bytes: a chunk message stays small.
+        assert.ok(Buffer.byteLength(JSON.stringify(c.text)) <= 6 * MAX_CHUNK_TEXT_CHARS + 2);
+      }
+      assert.ok(covered >= src.trimEnd().length - 1, 'the whole text is covered');
+      // A bounded overlap means the chunk count grows with the text, not with its square.
+      assert.ok(chunks.length <= (4 * src.length) / Math.min(bound, 64) + 4, `${chunks.length} chunks`);
+      process.stdout.write(`# ${name}: ${chunks.length} chunks in ${ms.toFixed(0)} ms\n`);
+    });
+  }
 });
 
 describe('estimateTokens', () => {
