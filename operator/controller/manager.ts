@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import { isConflict, type KubeClient, type KubeObject, NotLeaderError } from '../kube/client.ts';
-import { Informer, type InformerHandlers } from '../kube/informer.ts';
+import { type IndexFunction, Informer, type InformerHandlers } from '../kube/informer.ts';
 import { type LeaderElectionTiming, LeaderElector } from '../kube/leader-election.ts';
 import type { ResourceType } from '../kube/resources.ts';
 import type { Logger } from './logger.ts';
@@ -49,6 +49,37 @@ export class Cache {
   on(handlers: InformerHandlers): void {
     for (const i of this.informers) i.on(handlers);
   }
+  /** Indexes the objects (see byIndex); idempotent per name. */
+  addIndex(name: string, valuesOf: IndexFunction): this {
+    for (const i of this.informers) i.addIndex(name, valuesOf);
+    return this;
+  }
+  byIndex(name: string, value: string): KubeObject[] {
+    return this.informers.flatMap((i) => i.byIndex(name, value));
+  }
+}
+
+/** The index of objects that name a MemoryCluster in spec.clusterRef: value `namespace/cluster`. */
+export const CLUSTER_REF_INDEX = 'clusterRef';
+export const clusterRefOf = (o: KubeObject): string[] => {
+  const ref = (o.spec as { clusterRef?: { name?: string } } | undefined)?.clusterRef?.name;
+  return ref ? [`${o.metadata.namespace}/${ref}`] : [];
+};
+
+/**
+ * Handlers that enqueue the controlling owner of kind `ownerKind` of each changed object, after
+ * `delayMs` (bursts of events about one owner's children fold into one reconcile).
+ */
+export function toControllingOwner(
+  ownerKind: string,
+  enqueue: (key: string, delayMs?: number) => void,
+  delayMs = 0,
+): InformerHandlers {
+  const owner = (o: KubeObject) => {
+    const ref = o.metadata.ownerReferences?.find((r) => r.kind === ownerKind && r.controller);
+    if (ref) enqueue(`${o.metadata.namespace}/${ref.name}`, delayMs);
+  };
+  return { add: owner, update: (_a, b) => owner(b), delete: owner };
 }
 
 export interface ManagerOptions {

@@ -22,9 +22,20 @@ export interface InformerOptions {
   onError?(err: unknown, attempt: number): void;
 }
 
+/** Values an object is indexed under (e.g. its `namespace/clusterRef`). */
+export type IndexFunction = (obj: KubeObject) => string[];
+
+interface Index {
+  valuesOf: IndexFunction;
+  keys: Map<string, Set<string>>;
+  /** The values each object key was last indexed under, to remove them on change. */
+  values: Map<string, string[]>;
+}
+
 export class Informer {
   readonly type: ResourceType;
   private readonly store = new Map<string, KubeObject>();
+  private readonly indexes = new Map<string, Index>();
   private readonly handlers: InformerHandlers[] = [];
   private readonly abort = new AbortController();
   private resourceVersion = '';
@@ -52,6 +63,38 @@ export class Informer {
 
   get(namespace: string | undefined, name: string): KubeObject | undefined {
     return this.store.get(objectKey(namespace, name));
+  }
+
+  /** Keeps an index up to date before any handler runs (so handlers see it current). */
+  addIndex(name: string, valuesOf: IndexFunction): void {
+    if (this.indexes.has(name)) return;
+    const index: Index = { valuesOf, keys: new Map(), values: new Map() };
+    this.indexes.set(name, index);
+    for (const [key, obj] of this.store) this.indexObject(index, key, obj);
+  }
+
+  /** Objects indexed under `value`. */
+  byIndex(name: string, value: string): KubeObject[] {
+    const index = this.indexes.get(name);
+    if (!index) throw new Error(`no index ${name} on ${this.type.plural}`);
+    return [...(index.keys.get(value) ?? [])].map((k) => this.store.get(k)!).filter(Boolean);
+  }
+
+  private indexObject(index: Index, key: string, obj: KubeObject | undefined): void {
+    for (const v of index.values.get(key) ?? []) {
+      const set = index.keys.get(v);
+      set?.delete(key);
+      if (set && set.size === 0) index.keys.delete(v);
+    }
+    index.values.delete(key);
+    if (!obj) return;
+    const values = index.valuesOf(obj);
+    index.values.set(key, values);
+    for (const v of values) {
+      const set = index.keys.get(v) ?? new Set<string>();
+      set.add(key);
+      index.keys.set(v, set);
+    }
   }
 
   list(namespace?: string): KubeObject[] {
@@ -161,6 +204,7 @@ export class Informer {
     const old = this.store.get(key);
     if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
     this.store.set(key, obj);
+    for (const index of this.indexes.values()) this.indexObject(index, key, obj);
     for (const h of this.handlers) {
       if (old) h.update?.(old, obj);
       else h.add?.(obj);
@@ -171,6 +215,7 @@ export class Informer {
     const key = objectKey(obj.metadata.namespace, obj.metadata.name);
     const old = this.store.get(key);
     this.store.delete(key);
+    for (const index of this.indexes.values()) this.indexObject(index, key, undefined);
     for (const h of this.handlers) h.delete?.(old ?? obj);
   }
 }

@@ -3,7 +3,7 @@ import type { MemoryCluster } from '../api/memorycluster.ts';
 import { LABEL_VALUES, LABELS } from '../api/wellknown.ts';
 import { Applier } from '../controller/apply.ts';
 import type { Logger } from '../controller/logger.ts';
-import type { Cache, Manager } from '../controller/manager.ts';
+import { CLUSTER_REF_INDEX, clusterRefOf, type Manager, toControllingOwner } from '../controller/manager.ts';
 import { SecretReader } from '../controller/secrets.ts';
 import { StatusWriter } from '../controller/status-writer.ts';
 import type { TopicAdminPool } from '../kafka/topic-admin.ts';
@@ -80,8 +80,8 @@ export function registerMemoryClusterController(
     secretsMeta: manager.cache(Types.Secret, { metadataOnly: true }),
     pdbs: manager.cache(Types.PodDisruptionBudget, owned),
     networkPolicies: manager.cache(Types.NetworkPolicy, owned),
-    workerPools: manager.cache(Types.WorkerPool),
-    tenants: manager.cache(Types.TenantMemory),
+    workerPools: manager.cache(Types.WorkerPool).addIndex(CLUSTER_REF_INDEX, clusterRefOf),
+    tenants: manager.cache(Types.TenantMemory).addIndex(CLUSTER_REF_INDEX, clusterRefOf),
   };
   const client = manager.client;
   const secrets = new SecretReader(client);
@@ -139,10 +139,7 @@ export function registerMemoryClusterController(
   });
   // A change to any child re-reconciles its owner: deleted or edited children come back. The
   // events our own applies cause arrive in bursts; a short delay folds each burst into one reconcile.
-  const toOwner = (o: KubeObject) => {
-    const owner = o.metadata.ownerReferences?.find((r) => r.kind === 'MemoryCluster' && r.controller);
-    if (owner) enqueue(`${o.metadata.namespace}/${owner.name}`, CHILD_EVENT_DELAY_MS);
-  };
+  const toOwner = toControllingOwner('MemoryCluster', enqueue, CHILD_EVENT_DELAY_MS);
   for (const cache of [
     caches.statefulSets,
     caches.services,
@@ -150,11 +147,11 @@ export function registerMemoryClusterController(
     caches.pdbs,
     caches.networkPolicies,
   ]) {
-    cache.on({ add: toOwner, update: (_a, b) => toOwner(b), delete: toOwner });
+    cache.on(toOwner);
   }
   // A Secret a cluster references (or owns) changed: reconcile that cluster now, not at the next poll.
   const secretChanged = (s: KubeObject) => {
-    toOwner(s);
+    toOwner.add?.(s);
     for (const mc of caches.clusters.list(s.metadata.namespace))
       if (referencedSecrets(mc).includes(s.metadata.name)) enqueue(keyOf(mc));
   };
@@ -165,10 +162,9 @@ export function registerMemoryClusterController(
   });
   // Worker pools and tenants feed the cluster's summary columns.
   const toCluster = (o: KubeObject) => {
-    const ref = (o.spec as { clusterRef?: { name?: string } } | undefined)?.clusterRef?.name;
-    if (ref) enqueue(`${o.metadata.namespace}/${ref}`);
+    for (const key of clusterRefOf(o)) enqueue(key);
   };
-  for (const cache of [caches.workerPools, caches.tenants] as Cache[]) {
+  for (const cache of [caches.workerPools, caches.tenants]) {
     cache.on({ add: toCluster, update: (_a, b) => toCluster(b), delete: toCluster });
   }
   return reconciler;

@@ -10,7 +10,12 @@ import type { Applier } from '../controller/apply.ts';
 import { findCondition, mergeConditions } from '../controller/conditions.ts';
 import { runFinalizer, setFinalizer } from '../controller/finalizer.ts';
 import type { Logger } from '../controller/logger.ts';
-import type { Cache, Controller, ReconcileResult } from '../controller/manager.ts';
+import {
+  type Cache,
+  CLUSTER_REF_INDEX,
+  type Controller,
+  type ReconcileResult,
+} from '../controller/manager.ts';
 import type { StatusWriter } from '../controller/status-writer.ts';
 import type { KubeClient, KubeObject } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -203,9 +208,7 @@ export class MemoryClusterReconciler implements Controller {
       graphStore: part('neo4j', graphStore),
       cache: part('redis', cache),
       workers: this.workersHealth(cluster),
-      tenants: this.#o.caches.tenants
-        .list(namespace)
-        .filter((t) => (t.spec as { clusterRef?: { name?: string } }).clusterRef?.name === name).length,
+      tenants: this.#o.caches.tenants.byIndex(CLUSTER_REF_INDEX, `${ns}/${name}`).length,
       endpoints: endpoints(cluster),
       credentials: credentialSecrets(cluster),
     };
