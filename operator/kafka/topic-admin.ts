@@ -118,15 +118,19 @@ export class TopicAdmin {
     }
     const withConfigs = present.filter((name) => configKeys.get(name)?.length);
     if (withConfigs.length) {
+      // A topic just created is listed by the controller before every broker hosts it: its
+      // configs answer UNKNOWN_TOPIC_OR_PARTITION for a moment. Wait that out, briefly.
       const described = await this.call('describeConfigs', () =>
-        this.admin.describeConfigs({
-          includeSynonyms: false,
-          resources: withConfigs.map((name) => ({
-            type: TOPIC_RESOURCE,
-            name,
-            configNames: configKeys.get(name),
-          })),
-        }),
+        settling(() =>
+          this.admin.describeConfigs({
+            includeSynonyms: false,
+            resources: withConfigs.map((name) => ({
+              type: TOPIC_RESOURCE,
+              name,
+              configNames: configKeys.get(name),
+            })),
+          }),
+        ),
       );
       for (const r of described.resources) {
         const shape = shapes.get(r.resourceName);
@@ -207,6 +211,33 @@ export class TopicAdmin {
 
   async close(): Promise<void> {
     await Promise.all([this.admin.disconnect().catch(() => undefined), this.configs.close()]);
+  }
+}
+
+/** Protocol errors that only mean "not yet": metadata still propagating after a change. */
+const SETTLING = new Set([
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'LEADER_NOT_AVAILABLE',
+  'NOT_CONTROLLER',
+  'NOT_LEADER_FOR_PARTITION',
+]);
+
+export const isSettling = (err: unknown): boolean => {
+  const e = err as { type?: string; cause?: unknown } | undefined;
+  return (
+    !!e && (SETTLING.has(e.type ?? '') || (e.cause !== undefined && e.cause !== err && isSettling(e.cause)))
+  );
+};
+
+/** Runs `fn`, retrying "not yet" errors for up to about 3 s. */
+async function settling<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isSettling(err) || attempt >= 10) throw err;
+      await new Promise((r) => setTimeout(r, 100 * 1.3 ** attempt));
+    }
   }
 }
 

@@ -10,7 +10,12 @@ import { UserError } from '../controller/errors.ts';
 import type { Cache } from '../controller/manager.ts';
 import type { SecretReader } from '../controller/secrets.ts';
 import type { StatusWriter } from '../controller/status-writer.ts';
-import type { KafkaConnection, TopicAdmin, TopicAdminPool } from '../kafka/topic-admin.ts';
+import {
+  isSettling,
+  type KafkaConnection,
+  type TopicAdmin,
+  type TopicAdminPool,
+} from '../kafka/topic-admin.ts';
 import type { KubeClient, KubeObject } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { Types } from '../kube/resources.ts';
@@ -297,6 +302,17 @@ export class ClusterTopics {
         message: `${list.length} topics exist with the declared partitions and configs`,
       };
     } catch (err) {
+      // Reached the brokers, but they are still settling a change (a topic just created): progress.
+      if (isSettling(err)) {
+        return {
+          status: 'Unknown',
+          reason: 'TopicsSettling',
+          message: `the brokers are still settling a topic change: ${(err as Error).message}`,
+          list: listed(new Map()),
+          kafka,
+          kafkaClusterId,
+        };
+      }
       const reason = err instanceof UserError ? err.reason : 'KafkaUnavailable';
       return {
         status: 'False',
