@@ -81,7 +81,7 @@ program
     '--concurrency <n>',
     'concurrent reconciles per controller (one key is never reconciled twice at once)',
     positiveInt('--concurrency'),
-    4,
+    16,
   )
   .option('--resync-period <duration>', 'how often every object is reconciled without events', '5m')
   .option(

@@ -9,7 +9,7 @@ export class Batcher<T> {
   private readonly run: (items: T[]) => Promise<void>;
   private readonly windowMs: number;
 
-  constructor(run: (items: T[]) => Promise<void>, windowMs = 5) {
+  constructor(run: (items: T[]) => Promise<void>, windowMs = 25) {
     this.run = run;
     this.windowMs = windowMs;
   }

@@ -134,52 +134,62 @@ export class MemoryClusterReconciler implements Controller {
     const applyErrors = new Map<Component, string>();
     const storage = new Map<Component, PartHealth>();
     // Children are independent objects: apply them concurrently; the topics run meanwhile.
-    const applied = Promise.all(
-      desired.map(async (obj) => {
-        const component = obj.metadata.labels?.[LABELS.name] as Component;
-        try {
-          if (obj.kind === 'StatefulSet') {
-            const live = this.#o.applier.live(obj);
-            const resizing =
-              findCondition(previous?.conditions, CONDITION_OF[component])?.reason === 'VolumesResizing';
-            const { what, field } = STORE_FIELDS[component];
-            const growth = await this.#o.volumes.reconcile(obj, live, what, field, resizing);
-            if (growth.health) storage.set(component, growth.health);
-            if (growth.recreating) return;
-            // volumeClaimTemplates are immutable: once the volumes grew, the template follows.
-            if (live)
-              (obj.spec as Record<string, unknown>).volumeClaimTemplates = (
-                live.spec as Record<string, unknown>
-              ).volumeClaimTemplates;
+    const t0 = performance.now();
+    const took: Record<string, number> = {};
+    const timed = <T>(what: string, p: Promise<T>) =>
+      p.finally(() => (took[what] = Math.round(performance.now() - t0)));
+    const applied = timed(
+      'children',
+      Promise.all(
+        desired.map(async (obj) => {
+          const component = obj.metadata.labels?.[LABELS.name] as Component;
+          try {
+            if (obj.kind === 'StatefulSet') {
+              const live = this.#o.applier.live(obj);
+              const resizing =
+                findCondition(previous?.conditions, CONDITION_OF[component])?.reason === 'VolumesResizing';
+              const { what, field } = STORE_FIELDS[component];
+              const growth = await this.#o.volumes.reconcile(obj, live, what, field, resizing);
+              if (growth.health) storage.set(component, growth.health);
+              if (growth.recreating) return;
+              // volumeClaimTemplates are immutable: once the volumes grew, the template follows.
+              if (live)
+                (obj.spec as Record<string, unknown>).volumeClaimTemplates = (
+                  live.spec as Record<string, unknown>
+                ).volumeClaimTemplates;
+            }
+            await this.#o.applier.applyIfChanged(obj);
+          } catch (err) {
+            applyErrors.set(
+              component,
+              `cannot apply ${obj.kind} ${obj.metadata.name}: ${(err as Error).message}`,
+            );
+            this.#o.log.warn('apply failed', {
+              memorycluster: key,
+              kind: obj.kind,
+              name: obj.metadata.name,
+              err,
+            });
           }
-          await this.#o.applier.applyIfChanged(obj);
-        } catch (err) {
-          applyErrors.set(
-            component,
-            `cannot apply ${obj.kind} ${obj.metadata.name}: ${(err as Error).message}`,
-          );
-          this.#o.log.warn('apply failed', {
-            memorycluster: key,
-            kind: obj.kind,
-            name: obj.metadata.name,
-            err,
-          });
-        }
-      }),
+        }),
+      ),
     );
-    const credentials = Promise.all(
-      (['neo4j', 'redis'] as const)
-        .filter((component) => cluster.spec[component].managed)
-        .map((component) =>
-          this.#o.credentials
-            .ensure(cluster, component)
-            .catch((err) =>
-              applyErrors.set(component, `cannot create credentials: ${(err as Error).message}`),
-            ),
-        ),
+    const credentials = timed(
+      'credentials',
+      Promise.all(
+        (['neo4j', 'redis'] as const)
+          .filter((component) => cluster.spec[component].managed)
+          .map((component) =>
+            this.#o.credentials
+              .ensure(cluster, component)
+              .catch((err) =>
+                applyErrors.set(component, `cannot create credentials: ${(err as Error).message}`),
+              ),
+          ),
+      ),
     );
     const [topics] = await Promise.all([
-      this.#o.topics.reconcile(key, cluster, raw, this.#o.status),
+      timed('topics', this.#o.topics.reconcile(key, cluster, raw, this.#o.status)),
       applied,
       credentials,
     ]);
@@ -214,6 +224,10 @@ export class MemoryClusterReconciler implements Controller {
     };
     const status = computeClusterStatus(previous, observation, new Date());
     await this.#o.status.write(raw, status);
+    this.#o.log.debug('reconciled', {
+      memorycluster: key,
+      ms: { ...took, total: Math.round(performance.now() - t0) },
+    });
     const ready = findCondition(status.conditions, CONDITION_TYPES.ready)?.status === 'True';
     return { requeueAfterMs: ready ? this.#o.pollIntervalMs : Math.min(this.#o.pollIntervalMs, 10_000) };
   }
