@@ -38,7 +38,7 @@ build() {
     args+=("$1"); shift
   done
   local key
-  key=$( (context_files "${dirs[@]}" | xargs sha256sum; sha256sum "$dockerfile"; echo "$base_id $extra ${args[*]}") | sha256sum | cut -c1-16)
+  key=$( (context_files "${dirs[@]}" | xargs sha256sum; sha256sum "$dockerfile"; echo "$base_id $revision $extra ${args[*]}") | sha256sum | cut -c1-16)
   local have
   have=$("${PODMAN[@]}" image inspect --format '{{index .Labels "dev.engram.inputs"}}' "$image" 2>/dev/null || true)
   if [[ $have == "$key" ]]; then
