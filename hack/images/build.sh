@@ -87,7 +87,7 @@ for t in "${targets[@]}"; do
     runtime) build "$RUNTIME_IMAGE:$version" Dockerfile.runtime "" --skip-unused-stages=false \
       --build-arg VARIANT=cpu --build-arg "CUDA_BASE_IMAGE=$base" -- runtime ;;
     runtime-gpu)
-      cuda_base=${ENGRAM_CUDA_BASE_IMAGE:-docker.io/nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04}
+      cuda_base=${ENGRAM_CUDA_BASE_IMAGE:-docker.io/nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04}
       if ! skopeo inspect --retry-times 0 "docker://$cuda_base" >/dev/null 2>&1 && ! image_exists "$cuda_base"; then
         log "WARNING: $cuda_base is unreachable: building the GPU variant on $base instead (no CUDA libraries: it builds and refuses cuda with a clear error, it cannot run on a GPU)"
         cuda_base=$base
