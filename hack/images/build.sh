@@ -99,4 +99,6 @@ for t in "${targets[@]}"; do
     *) die "unknown image '$t': use operator, runtime or runtime-gpu" ;;
   esac
 done
+# Superseded builds (untagged, ours by their label) go; buildah's layer cache stays.
+"${PODMAN[@]}" image prune --force --filter label=dev.engram.inputs >/dev/null 2>&1 || true
 "${PODMAN[@]}" image ls --filter reference='localhost/engram-*' >&2

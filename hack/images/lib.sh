@@ -36,7 +36,7 @@ pid_max=$(cat /proc/sys/kernel/pid_max 2>/dev/null || echo 32768)
 STORAGE_FLAGS=(--root "$IMAGES_STORAGE" --runroot "$IMAGES_RUN" --storage-driver "${ENGRAM_STORAGE_DRIVER:-overlay}")
 PODMAN=(podman "${STORAGE_FLAGS[@]}" --runtime runc --cgroup-manager cgroupfs --events-backend file)
 BUILDAH=(buildah "${STORAGE_FLAGS[@]}")
-BUILD_FLAGS=(--runtime runc --network host --ulimit "nofile=$NOFILE:$NOFILE" --ulimit "nproc=$NPROC:$NPROC" --layers)
+BUILD_FLAGS=(--runtime runc --force-rm --network host --ulimit "nofile=$NOFILE:$NOFILE" --ulimit "nproc=$NPROC:$NPROC" --layers)
 RUN_FLAGS=(--network host --ulimit "nofile=$NOFILE:$NOFILE" --ulimit "nproc=$NPROC:$NPROC")
 
 # One image build at a time on the machine (two clones share the store).
