@@ -46,12 +46,15 @@ build() {
     return
   fi
   log "building $image (inputs $key)"
-  local start=$SECONDS
+  local start=$SECONDS old
+  old=$("${PODMAN[@]}" image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
   "${BUILDAH[@]}" build --quiet "${BUILD_FLAGS[@]}" -f "$dockerfile" \
     --build-arg "BASE_IMAGE=$base" --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
     --build-arg "CREATED=$created" --build-arg "SOURCE=$source_url" \
     --label "dev.engram.inputs=$key" "${ca_args[@]}" "${args[@]}" -t "$image" . >/dev/null
   log "built $image in $((SECONDS - start)) s"
+  # The superseded build goes (only it: the layer cache below it stays for the next build).
+  [[ -z $old ]] || "${PODMAN[@]}" rmi "$old" >/dev/null 2>&1 || true
 }
 
 # The CUDA provider libraries of onnxruntime-node's own version, from PyPI's onnxruntime-gpu wheel
@@ -99,6 +102,4 @@ for t in "${targets[@]}"; do
     *) die "unknown image '$t': use operator, runtime or runtime-gpu" ;;
   esac
 done
-# Superseded builds (untagged, ours by their label) go; buildah's layer cache stays.
-"${PODMAN[@]}" image prune --force --filter label=dev.engram.inputs >/dev/null 2>&1 || true
 "${PODMAN[@]}" image ls --filter reference='localhost/engram-*' >&2
