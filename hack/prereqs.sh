@@ -15,6 +15,10 @@ declare -A DEBIAN=(
   [lua5.1]=lua5.1 [mvn]=maven [javac]=openjdk-17-jdk-headless [java]=openjdk-17-jdk-headless
   [setsid]=util-linux [flock]=util-linux [git]=git
 )
+# The images (make images, test/images) build with rootful buildah: as root, install what they need.
+if [[ $(id -u) -eq 0 ]]; then
+  DEBIAN+=([buildah]=buildah [podman]=podman [skopeo]=skopeo [umoci]=umoci [mmdebstrap]=mmdebstrap [runc]=runc)
+fi
 for cmd in "${!DEBIAN[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("${DEBIAN[$cmd]}")
 done
