@@ -35,6 +35,7 @@ check: deps ## formatter, linter, type check, generated files up to date
 	tsc --noEmit -p tsconfig.json
 	node hack/generate-crds.ts --check
 	node hack/generate-argocd-health.ts --check
+	node hack/generate-chart.ts --check
 
 test-unit: deps ## pure unit tests only (no servers needed)
 	node --test --test-reporter=spec $(UNIT_TESTS)

@@ -19,7 +19,7 @@ if [[ ! -x $bin ]]; then
   if [[ ! -x $bin ]]; then
     rm -rf "$dir/bin.tmp"
     (cd /tmp && CGO_ENABLED=0 GOTOOLCHAIN=local GOWORK=off GOBIN=$dir/bin.tmp \
-      go install -trimpath -ldflags "-s -w" "helm.sh/helm/v4/cmd/helm@v$HELM_VERSION") >&2
+      go install -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=v$HELM_VERSION" "helm.sh/helm/v4/cmd/helm@v$HELM_VERSION") >&2
     rm -rf "$dir/bin" && mv "$dir/bin.tmp" "$dir/bin"
   fi
 fi
