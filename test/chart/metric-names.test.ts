@@ -34,7 +34,7 @@ async function exportedNames(): Promise<{ names: Set<string>; planned: Set<strin
   const plain = new Set<string>([...Object.values(METRICS), WORKER_POOL_LAG_METRIC]);
   for (const registry of [createRuntimeMetrics().registry, new OperatorMetrics().registry]) {
     for (const m of await registry.getMetricsAsJSON())
-      (m.type === 'histogram' ? histograms : plain).add(m.name);
+      (String(m.type) === 'histogram' ? histograms : plain).add(m.name);
   }
   // Contract names a role module registers as a Histogram (new Histogram({ name: METRICS.x ...).
   const text = sources(join(repoRoot, 'runtime'))
