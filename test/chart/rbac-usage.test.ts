@@ -4,11 +4,10 @@
 // (hack/devenv/audit-policy.yaml) records every call it made. Every call must be granted, and
 // every granted verb must have been used, or be listed below with the reason this run cannot use it.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parse } from 'yaml';
 import type { KubeObject } from '../../operator/kube/client.ts';
 import { Types } from '../../operator/kube/resources.ts';
 import { requireDevEnv } from '../support/devenv.ts';
@@ -20,6 +19,7 @@ import {
   installCrds,
   kubeClient,
   kubectl,
+  serviceAccountKubeconfig,
 } from '../support/kube.ts';
 import { type OperatorProcess, startOperator } from '../support/operator.ts';
 import { deleteTopicsWithPrefix } from '../support/topics.ts';
@@ -116,22 +116,7 @@ describe("the chart's RBAC against the calls the operator makes", () => {
     const fullname = `${release}-engram-operator`;
     const username = `system:serviceaccount:${opNs}:${fullname}`;
 
-    const token = (await kubectl(env, 'create', 'token', fullname, '-n', opNs, '--duration=1h')).trim();
-    const admin = parse(readFileSync(env.KUBECONFIG, 'utf8')) as {
-      clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
-    };
-    const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'c', cluster: admin.clusters[0]!.cluster }],
-        users: [{ name: 'sa', user: { token } }],
-        contexts: [{ name: 'c', context: { cluster: 'c', user: 'sa' } }],
-        'current-context': 'c',
-      }),
-    );
+    const kubeconfig = await serviceAccountKubeconfig(env, opNs, fullname, dir);
     op = await startOperator({ ...env, KUBECONFIG: kubeconfig }, [
       '--namespaces',
       ns,
