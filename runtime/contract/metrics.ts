@@ -71,6 +71,4 @@ export type MetricName = (typeof METRICS)[keyof typeof METRICS];
 export const PLANNED_METRICS = {
   /** Query role: wall time of one query, request to answer (histogram). Labels: role. */
   queryDuration: 'engram_query_duration_seconds',
-  /** Operator: 1 while an object's Ready is True for its generation, else 0. Labels: kind, namespace, name. */
-  resourceReady: 'engram_operator_resource_ready',
 } as const;

@@ -170,6 +170,11 @@ describe("the chart's RBAC against the calls the operator makes", () => {
       },
     });
     await readyFor();
+    const readyGauge = async () =>
+      (await op!.metrics()).get(
+        `engram_operator_resource_ready{kind="MemoryCluster",namespace="${ns}",name="life"}`,
+      );
+    assert.equal(await readyGauge(), 1, 'the Ready gauge the NotReady alert reads');
     // Grow the volumes (claims patched, StatefulSet re-created) and roll Neo4j's memory settings.
     const grown = await client.mergePatch(Types.MemoryCluster, ns, 'life', {
       spec: { neo4j: { managed: { storage: { size: '2Gi' }, memory: { heap: '1Gi' } } } },
@@ -195,6 +200,7 @@ describe("the chart's RBAC against the calls the operator makes", () => {
       'Paused',
       async () => conditionOf(await client.get(Types.MemoryCluster, ns, 'life'), 'Paused')?.status === 'True',
     );
+    await eventually('Ready gauge 0 while paused', async () => (await readyGauge()) === 0);
     await kubectl(env, 'annotate', '-n', ns, 'mc/life', 'engram.dev/paused-');
     await readyFor(grown.metadata.generation);
     await client.delete(Types.MemoryCluster, ns, 'life');
