@@ -63,6 +63,10 @@ describe('the Helm chart, offline', () => {
     assert.equal(c.image, 'ghcr.io/engram-dev/engram-operator:0.1.0', 'image from values, tag = appVersion');
     assert.ok(c.args.includes('--leader-election-namespace=$(POD_NAMESPACE)'));
     assert.ok(!c.args.includes('--no-leader-elect'));
+    assert.ok(
+      !c.args.some((a) => a.startsWith('--external-metrics')),
+      'no flag for the metrics server by default',
+    );
     assert.equal(c.readinessProbe.httpGet.path, '/readyz');
     assert.equal(c.livenessProbe.httpGet.path, '/healthz');
     assert.deepEqual(c.securityContext, {
@@ -102,6 +106,7 @@ describe('the Helm chart, offline', () => {
     const spec = podSpec(one(docs, 'Deployment'));
     assert.match(spec.containers[0]!.image, /@sha256:0123/);
     assert.ok(spec.containers[0]!.args.includes('--namespaces=memory-a,memory-b'));
+    assert.ok(spec.containers[0]!.args.includes('--external-metrics-bind-address=:6443'));
     assert.deepEqual(spec.nodeSelector, { 'kubernetes.io/os': 'linux' });
     assert.equal((spec.tolerations as unknown[]).length, 1);
     assert.ok(
