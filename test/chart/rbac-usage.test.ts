@@ -117,15 +117,22 @@ describe("the chart's RBAC against the calls the operator makes", () => {
     const username = `system:serviceaccount:${opNs}:${fullname}`;
 
     const kubeconfig = await serviceAccountKubeconfig(env, opNs, fullname, dir);
+    // The operator runs with the chart's own flags (proving the CLI takes them), outside the
+    // cluster: its namespace from the downward API, its ports and the stores' addresses local.
+    const rendered = await renderChart(['--namespace', opNs], release);
+    const container = (
+      rendered.find((d) => d.kind === 'Deployment')!.spec as {
+        template: { spec: { containers: Array<{ args: string[] }> } };
+      }
+    ).template.spec.containers[0]!;
+    const chartArgs = container.args
+      .filter((a) => a !== 'run' && !/^--(metrics|health-probe)-bind-address=/.test(a))
+      .map((a) => a.replaceAll('$(POD_NAMESPACE)', opNs));
+    assert.ok(chartArgs.includes(`--leader-election-id=${fullname}`));
     op = await startOperator({ ...env, KUBECONFIG: kubeconfig }, [
+      ...chartArgs,
       '--namespaces',
       ns,
-      '--leader-election-namespace',
-      opNs,
-      '--leader-election-id',
-      fullname,
-      '--operator-namespace',
-      opNs,
       '--managed-neo4j-address',
       new URL(env.NEO4J_URI).host,
     ]);
@@ -248,7 +255,7 @@ describe("the chart's RBAC against the calls the operator makes", () => {
       'no call refused',
     );
 
-    const grants = granted(await renderChart(['--namespace', opNs]));
+    const grants = granted(rendered);
     const missing = [...used.keys()].filter((k) => !grants.has(k));
     assert.deepEqual(missing, [], 'every call the operator makes is granted');
     for (const [k, namespaces] of used) {

@@ -55,8 +55,8 @@ export async function helm(args: string[], env?: DevEnv): Promise<HelmResult> {
 }
 
 /** `helm template` of the chart, parsed; throws with helm's message when rendering fails. */
-export async function renderChart(args: string[] = []): Promise<KubeObject[]> {
-  const r = await helm(['template', 'engram', chartDir, '--namespace', 'engram-system', ...args]);
+export async function renderChart(args: string[] = [], release = 'engram'): Promise<KubeObject[]> {
+  const r = await helm(['template', release, chartDir, '--namespace', 'engram-system', ...args]);
   if (r.code !== 0) throw new Error(`helm template ${args.join(' ')} failed: ${r.stderr}`);
   return parseAllDocuments(r.stdout)
     .map((d) => d.toJS() as KubeObject | null)
