@@ -6,10 +6,10 @@
 import { Command } from 'commander';
 import { parseRuntimeConfig, RUNTIME_VARS, RuntimeConfigError } from './contract/config.ts';
 import { ROLE_SPECS, ROLES, type Role } from './contract/roles.ts';
-import { startHealthServer } from './observability/health-server.ts';
+import { startHealthServer } from './core/health-server.ts';
+import type { StartRole } from './core/role-context.ts';
 import { createLogger, type Logger, redact } from './observability/log.ts';
 import { createRuntimeMetrics } from './observability/metrics.ts';
-import type { StartRole } from './roles/context.ts';
 
 /** Roles this image implements; the others exit with a clear message. */
 const IMPLEMENTED: Partial<Record<Role, () => Promise<{ start: StartRole }>>> = {

@@ -1,6 +1,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ENV, type EnvVar, parseRuntimeConfig, RuntimeConfigError, runtimeEnv } from './config.ts';
+import { EVOLVE_VARS } from './config/evolve.ts';
+import { EXTRACT_VARS } from './config/extract.ts';
+import { GATEWAY_VARS } from './config/gateway.ts';
+import { INGEST_VARS } from './config/ingest.ts';
+import { KAFKA_VARS } from './config/kafka.ts';
+import { MODEL_VARS } from './config/model.ts';
+import { POD_VARS } from './config/pod.ts';
+import { QUERY_VARS } from './config/query.ts';
+import { RESOLVE_VARS } from './config/resolve.ts';
+import { NEO4J_VARS, REDIS_VARS } from './config/stores.ts';
+import { WORKER_VARS } from './config/worker.ts';
+import {
+  ENV,
+  type EnvVar,
+  parseRuntimeConfig,
+  RUNTIME_VARS,
+  RuntimeConfigError,
+  runtimeEnv,
+} from './config.ts';
 import { consumerGroupName } from './roles.ts';
 
 const base = {
@@ -144,6 +162,31 @@ describe('parseRuntimeConfig', () => {
       ),
     );
     assert.match(problems[0]!, /ENGRAM_NEO4J_PASSWORD_FILE: cannot read \/nope/);
+  });
+});
+
+describe('config sections', () => {
+  it('own disjoint variables: composing them loses none (a shared key would silently override)', () => {
+    const sections = [
+      POD_VARS,
+      KAFKA_VARS,
+      NEO4J_VARS,
+      REDIS_VARS,
+      WORKER_VARS,
+      MODEL_VARS,
+      INGEST_VARS,
+      GATEWAY_VARS,
+      EXTRACT_VARS,
+      RESOLVE_VARS,
+      QUERY_VARS,
+      EVOLVE_VARS,
+    ];
+    const keys = sections.flatMap((t) => Object.keys(t));
+    assert.equal(new Set(keys).size, keys.length);
+    assert.equal(Object.keys(RUNTIME_VARS).length, keys.length);
+    const names = Object.values(RUNTIME_VARS).map((spec) => spec.env);
+    assert.equal(new Set(names).size, names.length);
+    assert.ok(names.every((n) => n.startsWith('ENGRAM_')));
   });
 });
 

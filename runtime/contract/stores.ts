@@ -49,7 +49,7 @@ export const redisKeys = {
   controlExpiry: (cluster: string) => `${controlRedisPrefix(cluster)}expiry`,
   /**
    * Cached embedding of a text (Float32 little-endian). `contentHash` covers the model id and
-   * variant (runtime/embed contentHash), so a new model never reads an old vector. Per tenant,
+   * variant (runtime/model contentHash), so a new model never reads an old vector. Per tenant,
    * so a tenant cannot probe another's texts through cache timing, and a purge removes it.
    */
   embedding: (cluster: string, tenantId: string, contentHash: string) =>

@@ -11,6 +11,7 @@ import { redisKeys } from '../../contract/stores.ts';
 import { type TenantQuota, tenantQuotasFileSchema } from '../../contract/tenants.ts';
 import type { Logger } from '../../observability/log.ts';
 import { LUA_NOW_MS } from './control-state.ts';
+import { HttpError } from './http-error.ts';
 
 const TAKE = `${LUA_NOW_MS}
 local rate = tonumber(ARGV[1])
@@ -113,4 +114,22 @@ export class TenantRateLimiter {
     );
     return { allowed: allowed === 1, retryAfterMs: wait, quota };
   }
+}
+
+/** Takes `cost` tokens or refuses with 429 and Retry-After (whole seconds, at least 1). */
+export async function takeTokens(
+  limiter: Pick<TenantRateLimiter, 'take'>,
+  tenantId: string,
+  cost: number,
+): Promise<void> {
+  const decision = await limiter.take(tenantId, cost);
+  if (decision.allowed) return;
+  const { documentsPerSecond, burst } = decision.quota;
+  const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+  throw new HttpError(
+    429,
+    'rate_limited',
+    `tenant ${tenantId} is over its rate limit (${documentsPerSecond} documents/s, burst ${burst}): retry after ${seconds} s`,
+    { headers: { 'retry-after': String(seconds) } },
+  );
 }
