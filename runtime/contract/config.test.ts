@@ -165,6 +165,70 @@ describe('parseRuntimeConfig', () => {
   });
 });
 
+describe('extraction settings', () => {
+  const llmEnv = {
+    ...base,
+    ENGRAM_REDIS_URL: 'redis://redis:6379',
+    ENGRAM_EXTRACTION_ENDPOINT: 'https://llm.example/v1/',
+    ENGRAM_EXTRACTION_MODEL: 'gpt-4o-mini',
+  };
+  it('runs the built-in extractor without an endpoint, the provider with one', () => {
+    const builtIn = parseRuntimeConfig(
+      { ...base, ENGRAM_REDIS_URL: 'redis://redis:6379' },
+      { role: 'extract' },
+    );
+    assert.deepEqual(builtIn.extract, {});
+    const c = parseRuntimeConfig(
+      { ...llmEnv, ENGRAM_EXTRACTION_API_KEY_FILE: '/secrets/llm/key' },
+      { role: 'extract', readFile: () => 'sk-secret\n' },
+    );
+    assert.equal(c.extract.llm?.endpoint, 'https://llm.example/v1');
+    assert.equal(c.extract.llm?.apiKey, 'sk-secret');
+    assert.equal(c.extract.llm?.requestsPerMinute, 60);
+    assert.equal(c.extract.llm?.maxConcurrentRequests, 4);
+    assert.equal(c.worker.batchSize, 8);
+  });
+  it('refuses an endpoint without a model, and never echoes the key', () => {
+    const problems = problemsOf(() =>
+      parseRuntimeConfig(
+        { ...llmEnv, ENGRAM_EXTRACTION_MODEL: '', ENGRAM_EXTRACTION_API_KEY: '' },
+        { role: 'extract' },
+      ),
+    );
+    assert.ok(problems.some((p) => /ENGRAM_EXTRACTION_MODEL is not. Fix: set the model name/.test(p)));
+    const bad = problemsOf(() =>
+      parseRuntimeConfig(
+        { ...llmEnv, ENGRAM_EXTRACTION_API_KEY: 'sk-x', ENGRAM_EXTRACTION_TIMEOUT_MS: '5' },
+        { role: 'extract' },
+      ),
+    );
+    assert.ok(bad.some((p) => p.startsWith('ENGRAM_EXTRACTION_TIMEOUT_MS (got "5")')));
+    assert.ok(!bad.join().includes('sk-x'));
+  });
+  it('takes the key from a Secret reference in the env the operator builds', () => {
+    const vars = runtimeEnv({
+      role: 'extract',
+      cluster: 'demo',
+      topicPrefix: 'engram.demo',
+      kafka: { brokers: ['kafka:9092'] },
+      redis: { url: 'redis://demo-redis:6379' },
+      extract: {
+        endpoint: 'http://vllm:8000/v1',
+        model: 'qwen',
+        apiKey: { secretKeyRef: { name: 'llm', key: 'api-key' } },
+        requestsPerMinute: 600,
+        timeoutMs: 30_000,
+      },
+    });
+    const key = vars.find((v) => v.name === ENV.extractionApiKey);
+    assert.deepEqual(key?.valueFrom, { secretKeyRef: { name: 'llm', key: 'api-key' } });
+    const c = parseRuntimeConfig(materialize(vars, { 'llm/api-key': 'sk-from-secret' }));
+    assert.equal(c.extract.llm?.apiKey, 'sk-from-secret');
+    assert.equal(c.extract.llm?.requestsPerMinute, 600);
+    assert.equal(c.extract.llm?.timeoutMs, 30_000);
+  });
+});
+
 describe('config sections', () => {
   it('own disjoint variables: composing them loses none (a shared key would silently override)', () => {
     const sections = [

@@ -15,6 +15,7 @@ import {
   writeEvolveEnv,
 } from './config/evolve.ts';
 import {
+  checkExtract,
   EXTRACT_VARS,
   type ExtractConfig,
   type ExtractEnvInput,
@@ -204,6 +205,7 @@ export function parseRuntimeConfig(
     ...checkIngest(ingest),
     ...checkWorker(worker),
     ...checkGateway(gateway),
+    ...checkExtract(extract),
   );
   if (problems.length > 0) throw new RuntimeConfigError(problems);
 
