@@ -45,6 +45,8 @@ export const redisKeys = {
     assertTenantId(tenantId);
     return `${controlRedisPrefix(cluster)}doc:${tenantId}:${documentId}`;
   },
+  /** Control: token bucket of the extract pool's requests to its LLM endpoint (a hash: tokens, ts). */
+  extractionRequests: (cluster: string) => `${controlRedisPrefix(cluster)}extract:requests`,
   /** Control: sorted set of control keys by deadline (ms since epoch, Redis clock), swept by the gateway. */
   controlExpiry: (cluster: string) => `${controlRedisPrefix(cluster)}expiry`,
   /**

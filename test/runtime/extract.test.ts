@@ -4,6 +4,8 @@
 // extractor builds the graph.resolve messages.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { createLogger } from '../../runtime/observability/log.ts';
 import {
   type ChunkMessage,
   chunkId,
@@ -11,6 +13,8 @@ import {
   extractionMessageSchema,
   sha256,
 } from '../../runtime/pipeline/messages.ts';
+import { ChatCompletionsExtractor } from '../../runtime/roles/extract/chat-completions.ts';
+import { sharedRequestBucket } from '../../runtime/roles/extract/role.ts';
 import { DLQ_HEADERS } from '../../runtime/worker/dead-letter.ts';
 import { requireDevEnv } from '../support/devenv.ts';
 import { uniqueName } from '../support/wait.ts';
@@ -206,5 +210,48 @@ describe('extract role without an endpoint (built-in extractor)', () => {
     ]);
     assert.equal(byDoc.get('globex')?.tenantId, undefined);
     assert.equal(byDoc.get('doc-2')!.tenantId, 'globex');
+  });
+});
+
+describe('extract pool sharing one request budget (two extractors, one Redis bucket)', () => {
+  it('starts at most the burst at once across workers, then the requests per minute', async () => {
+    const llm = await startLlmTestDouble(10);
+    const redis = new Redis(dev.REDIS_URL, { maxRetriesPerRequest: 2 });
+    const cluster = uniqueName('exr');
+    const log = createLogger('error', { test: 'extract-budget' });
+    try {
+      const config = {
+        endpoint: llm.url,
+        model: 'test-model',
+        requestsPerMinute: 120,
+        maxConcurrentRequests: 2,
+        timeoutMs: 5000,
+        maxRetries: 0,
+        retryBaseMs: 10,
+        retryMaxMs: 100,
+      };
+      const workers = [1, 2].map(
+        () => new ChatCompletionsExtractor(config, { log, shared: sharedRequestBucket(redis, cluster) }),
+      );
+      const started = Date.now();
+      const signal = new AbortController().signal;
+      const results = await Promise.all(
+        workers.flatMap((w, i) =>
+          ['Ann', 'Ben', 'Cat'].map((first) =>
+            w.extract(`${first} ${i === 0 ? 'Lee' : 'Moe'} works at Initech Labs.`, signal),
+          ),
+        ),
+      );
+      assert.equal(results.length, 6);
+      assert.ok(results.every((r) => r.relations[0]?.type === 'WORKS_AT'));
+      const offsets = llm.requests.map((r) => r.at - started).sort((a, b) => a - b);
+      // Burst 2 for the pool, not 2 per worker; then 2 per second: 4 more take at least 1.5 s.
+      assert.ok(offsets.filter((o) => o < 400).length <= 2, `first requests at ${offsets}`);
+      assert.ok(offsets[5]! >= 1400, `last request at ${offsets[5]} ms`);
+    } finally {
+      await redis.del(`engram:${cluster}:c:extract:requests`);
+      await redis.quit();
+      await llm.close();
+    }
   });
 });

@@ -16,7 +16,7 @@ import type { Logger } from '../../observability/log.ts';
 import { EXTRACTION_LIMITS, type ExtractedEntity, type ExtractedRelation } from '../../pipeline/messages.ts';
 import { backoffDelay, sleep } from '../../worker/retry.ts';
 import { type Extraction, type Extractor, MalformedExtractionError } from './extractor.ts';
-import { RequestLimiter } from './request-limiter.ts';
+import { RequestLimiter, type SharedTake } from './request-limiter.ts';
 
 const SYSTEM_PROMPT = `You extract a knowledge graph from text.
 Answer with one JSON object and nothing else:
@@ -59,6 +59,8 @@ type Outcome =
 
 export interface ChatCompletionsOptions {
   log: Logger;
+  /** The pool's shared request bucket (Redis); without it the limit is this worker's alone. */
+  shared?: SharedTake;
   fetch?: typeof fetch;
   random?: () => number;
   now?: () => number;
@@ -82,7 +84,7 @@ export class ChatCompletionsExtractor implements Extractor {
     this.#now = options.now ?? Date.now;
     this.#limiter = new RequestLimiter(
       { requestsPerMinute: config.requestsPerMinute, concurrency: config.maxConcurrentRequests },
-      this.#now,
+      { now: this.#now, log: options.log, ...(options.shared && { shared: options.shared }) },
     );
     this.#fetch = options.fetch ?? fetch;
     this.#random = options.random ?? Math.random;

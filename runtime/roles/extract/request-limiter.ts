@@ -1,10 +1,16 @@
 /**
- * Bounds the requests one extract worker sends to the endpoint: at most `concurrency` in flight
- * and `requestsPerMinute` started per minute (a token bucket holding up to `concurrency` tokens,
- * so a burst never exceeds what may be in flight). A 429's Retry-After pauses every request of
- * the worker, not just the one that got it: the endpoint said the whole key is over its limit.
+ * Bounds the requests the extract pool sends to the endpoint: at most `concurrency` in flight per
+ * worker, and `requestsPerMinute` started per minute across the pool, from a token bucket in
+ * Redis every replica shares (holding up to `concurrency` tokens, so a burst never exceeds what
+ * one worker may have in flight). While Redis cannot answer, each worker falls back to a local
+ * bucket at the same rate, so extraction goes on at worst replicas times faster. A 429's
+ * Retry-After pauses every request of the worker, not just the one that got it.
  */
+import type { Logger } from '../../observability/log.ts';
 import { sleep } from '../../worker/retry.ts';
+
+/** Takes one token from the pool's shared bucket: 0 when taken, else how long to wait (ms). */
+export type SharedTake = (bucket: { perSecond: number; burst: number }) => Promise<number>;
 
 export interface RequestLimits {
   requestsPerMinute: number;
@@ -21,8 +27,17 @@ export class RequestLimiter {
   #inFlight = 0;
   #pausedUntil = 0;
   readonly #waiting: (() => void)[] = [];
+  readonly #shared: SharedTake | undefined;
+  readonly #log: Logger | undefined;
+  #sharedFailing = false;
 
-  constructor(limits: RequestLimits, now: () => number = Date.now) {
+  constructor(
+    limits: RequestLimits,
+    options: { now?: () => number; shared?: SharedTake; log?: Logger } = {},
+  ) {
+    const now = options.now ?? Date.now;
+    this.#shared = options.shared;
+    this.#log = options.log;
     this.#perMs = limits.requestsPerMinute / 60_000;
     this.#concurrency = limits.concurrency;
     this.#burst = Math.max(1, Math.min(limits.concurrency, limits.requestsPerMinute));
@@ -41,7 +56,7 @@ export class RequestLimiter {
     try {
       for (;;) {
         signal.throwIfAborted();
-        const wait = this.#takeToken();
+        const wait = await this.#take();
         if (wait === 0) break;
         await sleep(wait, signal);
       }
@@ -57,9 +72,26 @@ export class RequestLimiter {
   }
 
   /** 0 when a token was taken, else how long to wait for one (or for a pause to end). */
-  #takeToken(): number {
+  async #take(): Promise<number> {
     const now = this.#now();
     if (now < this.#pausedUntil) return this.#pausedUntil - now;
+    if (!this.#shared) return this.#takeLocal(now);
+    try {
+      const wait = await this.#shared({ perSecond: this.#perMs * 1000, burst: this.#burst });
+      if (this.#sharedFailing) this.#log?.info('shared extraction rate limit reachable again');
+      this.#sharedFailing = false;
+      return wait;
+    } catch (err) {
+      if (!this.#sharedFailing)
+        this.#log?.warn('shared extraction rate limit unreachable: limiting this worker alone', {
+          error: err,
+        });
+      this.#sharedFailing = true;
+      return this.#takeLocal(now);
+    }
+  }
+
+  #takeLocal(now: number): number {
     this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#refilledAt) * this.#perMs);
     this.#refilledAt = now;
     if (this.#tokens >= 1) {

@@ -6,6 +6,10 @@
  * the group (the worker retries, splits it, and dead-letters what keeps failing). Results of a
  * failed group are remembered for its retry, so a retry does not pay for the same call twice.
  */
+import type { Redis } from 'ioredis';
+import { createRedis } from '../../adapters/redis.ts';
+import { RedisTokenBucket } from '../../adapters/redis-token-bucket.ts';
+import { redisKeys } from '../../contract/stores.ts';
 import { topicName } from '../../contract/topics.ts';
 import { failureReason } from '../../core/errors.ts';
 import type { RoleContext, RunningRole } from '../../core/role-context.ts';
@@ -26,6 +30,7 @@ import type { Processor, Rejection } from '../../worker/worker.ts';
 import { BuiltInExtractor } from './built-in-extractor.ts';
 import { ChatCompletionsExtractor } from './chat-completions.ts';
 import { type Extraction, type Extractor, MalformedExtractionError } from './extractor.ts';
+import type { SharedTake } from './request-limiter.ts';
 
 /** Outcomes kept for a failed group's retry (bounded: oldest dropped first). */
 const REMEMBERED = 4096;
@@ -131,10 +136,28 @@ export function extractProcessor(options: ExtractProcessorOptions): Processor<Ch
   };
 }
 
+/** One token from the pool's bucket in Redis: the pool shares its requests-per-minute budget. */
+export function sharedRequestBucket(redis: Redis, cluster: string): SharedTake {
+  const bucket = new RedisTokenBucket(redis);
+  const key = redisKeys.extractionRequests(cluster);
+  const expiry = redisKeys.controlExpiry(cluster);
+  return async (limits) => {
+    const { allowed, waitMs } = await bucket.take(key, expiry, limits, 1);
+    return allowed ? 0 : Math.max(1, waitMs);
+  };
+}
+
 export async function start(ctx: RoleContext): Promise<RunningRole> {
   const { config, log } = ctx;
   const llm = config.extract.llm;
-  const extractor: Extractor = llm ? new ChatCompletionsExtractor(llm, { log }) : new BuiltInExtractor();
+  const redis =
+    llm && config.redis ? createRedis(config.redis, `engram-${config.cluster}-extract`) : undefined;
+  const extractor: Extractor = llm
+    ? new ChatCompletionsExtractor(llm, {
+        log,
+        ...(redis && { shared: sharedRequestBucket(redis, config.cluster) }),
+      })
+    : new BuiltInExtractor();
   log.info('extracting', {
     extractor: extractor.kind,
     ...(llm && {
@@ -154,5 +177,6 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
       workerMetrics: ctx.metrics.worker,
       log,
     }),
+    ...(redis && { close: async () => void (await redis.quit()) }),
   }));
 }
