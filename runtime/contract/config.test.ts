@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EVOLVE_VARS } from './config/evolve.ts';
-import { EXTRACT_VARS } from './config/extract.ts';
+import { EXTRACT_VARS, extractionEnvInput } from './config/extract.ts';
 import { GATEWAY_VARS } from './config/gateway.ts';
 import { INGEST_VARS } from './config/ingest.ts';
 import { KAFKA_VARS } from './config/kafka.ts';
@@ -212,13 +212,13 @@ describe('extraction settings', () => {
       topicPrefix: 'engram.demo',
       kafka: { brokers: ['kafka:9092'] },
       redis: { url: 'redis://demo-redis:6379' },
-      extract: {
+      extract: extractionEnvInput({
         endpoint: 'http://vllm:8000/v1',
         model: 'qwen',
-        apiKey: { secretKeyRef: { name: 'llm', key: 'api-key' } },
+        apiKeySecretRef: { name: 'llm', key: 'api-key' },
         requestsPerMinute: 600,
-        timeoutMs: 30_000,
-      },
+        timeoutSeconds: 30,
+      }),
     });
     const key = vars.find((v) => v.name === ENV.extractionApiKey);
     assert.deepEqual(key?.valueFrom, { secretKeyRef: { name: 'llm', key: 'api-key' } });

@@ -87,6 +87,29 @@ export interface ExtractEnvInput {
   retryMaxMs?: number;
 }
 
+/** The fields of a MemoryCluster's spec.extraction the workers need (operator/api/memorycluster.ts). */
+export interface ExtractionSpec {
+  endpoint: string;
+  model: string;
+  apiKeySecretRef?: { name: string; key: string };
+  requestsPerMinute?: number;
+  maxConcurrentRequests?: number;
+  timeoutSeconds?: number;
+}
+
+/** What the operator passes as runtimeEnv's `extract` for a cluster's extract pool. */
+export function extractionEnvInput(spec: ExtractionSpec | undefined): ExtractEnvInput | undefined {
+  if (!spec) return undefined;
+  return {
+    endpoint: spec.endpoint,
+    model: spec.model,
+    ...(spec.apiKeySecretRef && { apiKey: { secretKeyRef: spec.apiKeySecretRef } }),
+    ...(spec.requestsPerMinute !== undefined && { requestsPerMinute: spec.requestsPerMinute }),
+    ...(spec.maxConcurrentRequests !== undefined && { maxConcurrentRequests: spec.maxConcurrentRequests }),
+    ...(spec.timeoutSeconds !== undefined && { timeoutMs: spec.timeoutSeconds * 1000 }),
+  };
+}
+
 export function checkExtract(p: Parsed<typeof EXTRACT_VARS>): string[] {
   const problems: string[] = [];
   if (p.extractionEndpoint && !p.extractionModel)
