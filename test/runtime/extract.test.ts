@@ -168,6 +168,17 @@ describe('extract role with a chat-completions endpoint (llm-test-double)', () =
     assert.ok(llm.requests.every((r) => r.authorization === `Bearer ${API_KEY}` && r.model === 'test-model'));
     const everything = JSON.stringify([proc.logs, proc.stderr, dlq.map((m) => m.headers)]);
     assert.ok(!everything.includes(API_KEY), 'the API key never appears in logs or dlq headers');
+
+    const port = (await proc.waitForLog('starting'))['metricsPort'] as number;
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const count = (line: string) => Number(new RegExp(`^${line} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
+    assert.equal(count('engram_extraction_requests_total\\{outcome="ok"\\}'), good.length + flaky.length);
+    for (const outcome of ['malformed', 'timeout', 'rate_limited'])
+      assert.ok(count(`engram_extraction_requests_total\\{outcome="${outcome}"\\}`) >= 4, outcome);
+    assert.equal(
+      count('engram_relations_extracted_total\\{extractor="chat-completions"\\}'),
+      messages.reduce((n, m) => n + m.relations.length, 0),
+    );
   });
 });
 

@@ -9,6 +9,7 @@
  * unreachable endpoint is DependencyUnavailableError: nothing is dead-lettered while it lasts.
  * The API key is sent only in the Authorization header; no message or log line contains it.
  */
+import type { Counter, Histogram } from 'prom-client';
 import { z } from 'zod';
 import type { ChatCompletionsConfig } from '../../contract/config/extract.ts';
 import { DependencyUnavailableError, TransientError } from '../../core/errors.ts';
@@ -55,10 +56,26 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNR
 
 type Outcome =
   | { ok: true; extraction: Extraction }
-  | { ok: false; reason: string; malformed: boolean; retryAfterMs?: number };
+  | { ok: false; outcome: RequestOutcome; reason: string; malformed: boolean; retryAfterMs?: number };
+
+export type RequestOutcome =
+  | 'ok'
+  | 'malformed'
+  | 'timeout'
+  | 'rate_limited'
+  | 'server_error'
+  | 'failed'
+  | 'refused'
+  | 'unreachable';
+
+export interface ChatCompletionsMetrics {
+  requests: Counter<'outcome'>;
+  duration: Histogram;
+}
 
 export interface ChatCompletionsOptions {
   log: Logger;
+  metrics?: ChatCompletionsMetrics;
   /** The pool's shared request bucket (Redis); without it the limit is this worker's alone. */
   shared?: SharedTake;
   fetch?: typeof fetch;
@@ -76,8 +93,10 @@ export class ChatCompletionsExtractor implements Extractor {
   readonly #random: () => number;
   readonly #now: () => number;
   readonly #log: Logger;
+  readonly #metrics: ChatCompletionsMetrics | undefined;
 
   constructor(config: ChatCompletionsConfig, options: ChatCompletionsOptions) {
+    this.#metrics = options.metrics;
     this.#config = config;
     this.#url = `${config.endpoint}/chat/completions`;
     this.#host = new URL(config.endpoint).host;
@@ -98,7 +117,7 @@ export class ChatCompletionsExtractor implements Extractor {
   async extract(text: string, signal: AbortSignal): Promise<Extraction> {
     const { maxRetries, retryBaseMs, retryMaxMs } = this.#config;
     for (let attempt = 1; ; attempt++) {
-      const outcome = await this.#limiter.run(() => this.#request(text, signal), signal);
+      const outcome = await this.#limiter.run(() => this.#measured(text, signal), signal);
       if (outcome.ok) return outcome.extraction;
       if (attempt > maxRetries) {
         const why = `${outcome.reason} (${attempt} tries)`;
@@ -114,6 +133,25 @@ export class ChatCompletionsExtractor implements Extractor {
       this.#log.debug('extraction request failed, retrying', { reason: outcome.reason, attempt, delay });
       await sleep(delay, signal);
       signal.throwIfAborted();
+    }
+  }
+
+  async #measured(text: string, signal: AbortSignal): Promise<Outcome> {
+    const t0 = performance.now();
+    let outcome: RequestOutcome = 'failed';
+    try {
+      const result = await this.#request(text, signal);
+      outcome = result.ok ? 'ok' : result.outcome;
+      return result;
+    } catch (err) {
+      if (err instanceof DependencyUnavailableError)
+        outcome = /API key/.test(err.message) ? 'refused' : 'unreachable';
+      throw err;
+    } finally {
+      if (!signal.aborted) {
+        this.#metrics?.requests.inc({ outcome });
+        this.#metrics?.duration.observe((performance.now() - t0) / 1000);
+      }
     }
   }
 
@@ -148,12 +186,18 @@ export class ChatCompletionsExtractor implements Extractor {
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       if (timeout.aborted)
-        return { ok: false, reason: `no answer within ${this.#config.timeoutMs} ms`, malformed: false };
+        return {
+          ok: false,
+          outcome: 'timeout',
+          reason: `no answer within ${this.#config.timeoutMs} ms`,
+          malformed: false,
+        };
       const code = (err as { cause?: { code?: unknown } }).cause?.code;
       if (typeof code === 'string' && UNREACHABLE.has(code))
         throw new DependencyUnavailableError(`extraction endpoint ${this.#host} is unreachable (${code})`);
       return {
         ok: false,
+        outcome: 'failed',
         reason: `request failed (${typeof code === 'string' ? code : (err as Error).message})`,
         malformed: false,
       };
@@ -166,17 +210,24 @@ export class ChatCompletionsExtractor implements Extractor {
       const retryAfterMs = parseRetryAfter(retryAfter, this.#now());
       return {
         ok: false,
+        outcome: 'rate_limited',
         reason: 'rate limited (429)',
         malformed: false,
         ...(retryAfterMs !== undefined && { retryAfterMs }),
       };
     }
     if (status >= 500 || status === 408)
-      return { ok: false, reason: `the endpoint answered ${status}`, malformed: false };
+      return {
+        ok: false,
+        outcome: 'server_error',
+        reason: `the endpoint answered ${status}`,
+        malformed: false,
+      };
     if (status < 200 || status >= 300)
       throw new Error(`extraction endpoint ${this.#host} answered ${status}: ${snippet(body)}`);
     const parsed = parseModelOutput(body);
-    if (typeof parsed === 'string') return { ok: false, reason: parsed, malformed: true };
+    if (typeof parsed === 'string')
+      return { ok: false, outcome: 'malformed', reason: parsed, malformed: true };
     return { ok: true, extraction: parsed };
   }
 }

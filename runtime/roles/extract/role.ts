@@ -7,15 +7,17 @@
  * failed group are remembered for its retry, so a retry does not pay for the same call twice.
  */
 import type { Redis } from 'ioredis';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import { createRedis } from '../../adapters/redis.ts';
 import { RedisTokenBucket } from '../../adapters/redis-token-bucket.ts';
+import { METRICS } from '../../contract/metrics.ts';
 import { redisKeys } from '../../contract/stores.ts';
 import { topicName } from '../../contract/topics.ts';
 import { failureReason } from '../../core/errors.ts';
 import type { RoleContext, RunningRole } from '../../core/role-context.ts';
 import type { OutboundMessage, ProducerTransport } from '../../core/transport.ts';
 import type { Logger } from '../../observability/log.ts';
-import type { WorkerMetrics } from '../../observability/metrics.ts';
+import { LATENCY_BUCKETS, type WorkerMetrics } from '../../observability/metrics.ts';
 import {
   type ChunkMessage,
   chunkMessageSchema,
@@ -37,6 +39,7 @@ const REMEMBERED = 4096;
 
 export interface ExtractProcessorOptions {
   topicPrefix: string;
+  registry: Registry;
   producer: ProducerTransport;
   extractor: Extractor;
   workerMetrics: WorkerMetrics;
@@ -79,6 +82,19 @@ export function extractProcessor(options: ExtractProcessorOptions): Processor<Ch
   const resolveTopic = topicName(options.topicPrefix, 'graph.resolve');
   const { producer, extractor, log } = options;
   const now = options.now ?? Date.now;
+  const registers = [options.registry];
+  const entitiesExtracted = new Counter({
+    name: METRICS.entitiesExtracted,
+    help: 'Entities produced to graph.resolve',
+    labelNames: ['extractor'],
+    registers,
+  });
+  const relationsExtracted = new Counter({
+    name: METRICS.relationsExtracted,
+    help: 'Relations produced to graph.resolve',
+    labelNames: ['extractor'],
+    registers,
+  });
   const remembered = new Map<string, Outcome>();
   const remember = (key: string, outcome: Outcome) => {
     remembered.set(key, outcome);
@@ -107,16 +123,18 @@ export function extractProcessor(options: ExtractProcessorOptions): Processor<Ch
       );
       const out: OutboundMessage[] = [];
       const rejected: Rejection[] = [];
+      const counts = { entities: 0, relations: 0 };
       let failure: unknown;
       for (const [i, s] of settled.entries()) {
         const { value: chunk, message } = items[i]!;
         if (s.status === 'rejected') failure ??= s.reason;
         else if ('malformed' in s.value) rejected.push({ message, error: s.value.malformed });
-        else
-          out.push({
-            key: messageKey(chunk.tenantId, chunk.documentId),
-            value: JSON.stringify(extractionMessage(chunk, s.value.extraction, s.value.extractedAt)),
-          });
+        else {
+          const extracted = extractionMessage(chunk, s.value.extraction, s.value.extractedAt);
+          counts.entities += extracted.entities.length;
+          counts.relations += extracted.relations.length;
+          out.push({ key: messageKey(chunk.tenantId, chunk.documentId), value: JSON.stringify(extracted) });
+        }
       }
       if (failure !== undefined) {
         log.debug('extraction failed for part of a group', {
@@ -129,6 +147,8 @@ export function extractProcessor(options: ExtractProcessorOptions): Processor<Ch
       if (out.length > 0) {
         await producer.send([{ topic: resolveTopic, messages: out }]);
         options.workerMetrics.produced.inc({ role: 'extract', topic: resolveTopic }, out.length);
+        entitiesExtracted.inc({ extractor: extractor.kind }, counts.entities);
+        relationsExtracted.inc({ extractor: extractor.kind }, counts.relations);
       }
       for (const { value: chunk } of items) remembered.delete(outcomeKey(chunk));
       return rejected;
@@ -152,9 +172,24 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
   const llm = config.extract.llm;
   const redis =
     llm && config.redis ? createRedis(config.redis, `engram-${config.cluster}-extract`) : undefined;
+  const registers = [ctx.metrics.registry];
   const extractor: Extractor = llm
     ? new ChatCompletionsExtractor(llm, {
         log,
+        metrics: {
+          requests: new Counter({
+            name: METRICS.extractionRequests,
+            help: 'Requests to the chat-completions endpoint by outcome',
+            labelNames: ['outcome'],
+            registers,
+          }),
+          duration: new Histogram({
+            name: METRICS.extractionRequestDuration,
+            help: 'Wall time of one chat-completions request',
+            buckets: LATENCY_BUCKETS,
+            registers,
+          }),
+        },
         ...(redis && { shared: sharedRequestBucket(redis, config.cluster) }),
       })
     : new BuiltInExtractor();
@@ -172,6 +207,7 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
   return runConsumingRole(ctx, async (producer) => ({
     processor: extractProcessor({
       topicPrefix: config.topicPrefix,
+      registry: ctx.metrics.registry,
       producer,
       extractor,
       workerMetrics: ctx.metrics.worker,
