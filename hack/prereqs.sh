@@ -89,7 +89,7 @@ fi
 if [[ ! -f $KAFKA_HOME/.complete || ! -f $NEO4J_HOME/.complete ]]; then
   check_registry "Maven Central" "https://repo.maven.apache.org/maven2/"
 fi
-model_id=$(sed -n 's/^ *"id": *"\([^"]*\)".*$/\1/p' "$DEVENV_ROOT/runtime/embed/model-pin.json")
+model_id=$(sed -n 's/^ *"id": *"\([^"]*\)".*$/\1/p' "$DEVENV_ROOT/runtime/model/model-pin.json")
 if [[ ! -f $ENGRAM_CACHE/model-$model_id/manifest.json ]]; then
   index=$(python3 -m pip config get global.index-url 2>/dev/null || true)
   check_registry "PyPI" "${index:-https://pypi.org/simple/}"
