@@ -156,9 +156,9 @@ const autoscalingSchema = z
         fieldPath: '.scaleToZeroAfter',
       },
       {
-        rule: atLeast('scaleToZeroAfter', '30s'),
+        rule: atLeast('scaleToZeroAfter', '10s'),
         message:
-          'autoscaling.scaleToZeroAfter must be at least 30s: a shorter idle time would stop the pool between two lag polls',
+          'autoscaling.scaleToZeroAfter must be at least 10s: the lag is polled every few seconds, a shorter idle time would stop a pool that is only between two messages',
         fieldPath: '.scaleToZeroAfter',
       },
       {
