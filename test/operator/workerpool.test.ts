@@ -185,8 +185,8 @@ describe('WorkerPool reconciliation', () => {
     };
     assert.equal(spec.maxReplicas, 4, 'ingest.raw has 4 partitions');
     assert.deepEqual([spec.scaleTargetRef.kind, spec.scaleTargetRef.name], ['Deployment', 'ingest']);
-    const fieldsOf = (d: KubeObject) =>
-      (d.metadata.managedFields ?? [])
+    const fieldsOf = (d: KubeObject): string[] =>
+      ((d.metadata.managedFields ?? []) as Array<{ manager?: string; fieldsV1?: unknown }>)
         .filter((m) => m.manager === 'engram-operator')
         .map((m) => JSON.stringify(m.fieldsV1));
     const auto = await deployment('ingest');
