@@ -20,7 +20,7 @@ import { consumerGroupName, ROLE_SPECS } from '../../runtime/contract/roles.ts';
 import { topicName } from '../../runtime/contract/topics.ts';
 import { durationToMilliseconds, effectiveTopicPrefix } from '../api/defaults.ts';
 import { WORKER_POOL_LAG_METRIC } from '../api/external-metrics.ts';
-import { type MemoryCluster, memoryClusterSchema } from '../api/memorycluster.ts';
+import { type MemoryCluster, type MemoryClusterStatus, memoryClusterSchema } from '../api/memorycluster.ts';
 import { type WorkerPool, workerPoolSchema } from '../api/workerpool.ts';
 import type { Logger } from '../controller/logger.ts';
 import type { Cache } from '../controller/manager.ts';
@@ -186,7 +186,7 @@ export class LagMonitor {
   }
 
   private async pollNow(): Promise<void> {
-    const byCluster = new Map<string, { cluster: MemoryCluster; pools: WorkerPool[] }>();
+    const byCluster = new Map<string, { cluster: MemoryCluster; pools: WorkerPool[]; topics: Set<string> }>();
     const seen = new Set<string>();
     for (const raw of this.#o.pools.list()) {
       const parsed = workerPoolSchema.safeParse(raw);
@@ -198,7 +198,8 @@ export class LagMonitor {
       const clusterKey = poolKey(ns, pool.spec.clusterRef.name);
       let entry = byCluster.get(clusterKey);
       if (!entry) {
-        const mc = memoryClusterSchema.safeParse(this.#o.clusters.get(ns, pool.spec.clusterRef.name));
+        const raw = this.#o.clusters.get(ns, pool.spec.clusterRef.name);
+        const mc = memoryClusterSchema.safeParse(raw);
         if (!mc.success) {
           this.#errors.set(
             poolKey(ns, pool.metadata.name),
@@ -206,10 +207,13 @@ export class LagMonitor {
           );
           continue;
         }
-        entry = { cluster: mc.data, pools: [] };
+        const listed = (raw?.status as MemoryClusterStatus | undefined)?.topics?.map((t) => t.name) ?? [];
+        entry = { cluster: mc.data, pools: [], topics: new Set(listed) };
         byCluster.set(clusterKey, entry);
       }
-      entry.pools.push(pool);
+      // A topic the cluster has not created yet has no lag to measure: not an error, not yet.
+      const subject = lagSubject(pool, entry.cluster);
+      if (subject && entry.topics.has(subject.topic)) entry.pools.push(pool);
     }
     for (const key of [...this.#readings.keys()]) {
       if (seen.has(key)) continue;
@@ -219,7 +223,9 @@ export class LagMonitor {
       this.#gauge.remove({ namespace, workerpool });
     }
     await Promise.all(
-      [...byCluster].map(([clusterKey, { cluster, pools }]) => this.pollCluster(clusterKey, cluster, pools)),
+      [...byCluster]
+        .filter(([, { pools }]) => pools.length > 0)
+        .map(([clusterKey, { cluster, pools }]) => this.pollCluster(clusterKey, cluster, pools)),
     );
   }
 

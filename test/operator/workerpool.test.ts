@@ -244,6 +244,25 @@ describe('WorkerPool reconciliation', () => {
     assert.deepEqual(query.slice(0, 6), ['query', 'demo', 'query', '3', '3', '0']);
   });
 
+  it('writes a changing lag to status at most once per poll (1 s), the pool and the cluster alike', async () => {
+    const statusWrites = (resource: string) =>
+      op.counter('engram_operator_kube_api_calls_total', { verb: 'update-status', resource });
+    const pools0 = await statusWrites('workerpools');
+    const clusters0 = await statusWrites('memoryclusters');
+    const started = Date.now();
+    for (let i = 0; i < 50; i++) {
+      await producer.send({ topic: `${prefix}.ingest.raw`, messages: [{ key: `s${i}`, value: '{}' }] });
+      await new Promise((r) => setTimeout(r, 80));
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    const polls = Math.ceil((Date.now() - started) / 1000) + 1;
+    const pools = (await statusWrites('workerpools')) - pools0;
+    const clusters = (await statusWrites('memoryclusters')) - clusters0;
+    assert.ok(pools >= 2 && pools <= polls, `${pools} pool status writes for ${polls} polls and 50 messages`);
+    assert.ok(clusters <= polls, `${clusters} cluster status writes for ${polls} polls`);
+    assert.equal(((await pool('ingest')).status as { lag?: number }).lag, 57);
+  });
+
   it('makes zero writes while nothing changes (lag polls every second, resyncs every 3 s)', async () => {
     // Settle: every pool Ready or decided, the cluster's status caught up.
     await poolReady('query');
