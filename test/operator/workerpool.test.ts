@@ -234,6 +234,22 @@ describe('WorkerPool reconciliation', () => {
     });
   });
 
+  it('says what to fix when the pool names a cluster that does not exist, and creates nothing', async () => {
+    await client.apply(Types.WorkerPool, {
+      ...workerPool(ns, 'orphan', { role: 'ingest' }),
+      spec: { clusterRef: { name: 'nope' }, role: 'ingest' },
+    });
+    const p = await eventually('orphan Ready=False', async () => {
+      const x = await pool('orphan');
+      return conditionOf(x, 'Ready')?.status === 'False' ? x : undefined;
+    });
+    const ready = conditionOf(p, 'Ready')!;
+    assert.equal(ready.reason, 'ClusterNotFound');
+    assert.match(ready.message, /MemoryCluster nope not found .*create it or fix spec\.clusterRef\.name/);
+    assert.equal(await client.getOrUndefined(Types.Deployment, ns, 'orphan'), undefined);
+    await client.delete(Types.WorkerPool, ns, 'orphan');
+  });
+
   it('shows CLUSTER, ROLE, REPLICAS, READY, LAG and AGE in kubectl get wp', async () => {
     const out = await kubectl(env, 'get', 'wp', '-n', ns);
     const [header, ...rows] = out.trim().split('\n');
