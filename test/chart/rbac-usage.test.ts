@@ -38,6 +38,8 @@ const NOT_EXERCISED: Record<string, string> = {
     'an authorization check of the OwnerReferencesPermissionEnforcement admission plugin (children with blockOwnerDeletion), not a call; the plugin is off here, on in OpenShift and hardened clusters',
   'engram.dev/tenantmemories/finalizers:update': 'as memoryclusters/finalizers, for TenantMemory children',
   'engram.dev/workerpools/finalizers:update': 'as memoryclusters/finalizers, for WorkerPool children',
+  'apps/deployments/scale:patch':
+    "a scale-to-zero pool's 0 <-> 1 step (test/operator/rbac.test.ts runs one under these rules)",
   'core/secrets:patch':
     "the finalizer on external Kafka's SASL credentials Secret (the local broker has no SASL)",
   'storage.k8s.io/storageclasses:list':
