@@ -1,0 +1,305 @@
+/**
+ * Routing the API server's aggregator to an External Metrics API served by the test, and a
+ * lag reading straight from Kafka (the test's stand-in for the WorkerPool lag monitor).
+ *
+ * kube-apiserver refuses loopback endpoint addresses, so the server listens on a non-loopback
+ * address the test adds to `lo` (10.254.x.y from the port offset: one per environment) and
+ * removes after; a network namespace would cut the in-process server off the loopback broker.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { parseAllDocuments } from 'yaml';
+import { WORKER_POOL_LABEL, WORKER_POOL_LAG_METRIC } from '../../operator/api/external-metrics.ts';
+import { createLogger } from '../../operator/controller/logger.ts';
+import type { KubeClient, KubeObject } from '../../operator/kube/client.ts';
+import { Types } from '../../operator/kube/resources.ts';
+import type { ExternalMetricsApi } from '../../operator/metrics-api/api.ts';
+import type { PoolLagReading } from '../../operator/metrics-api/lag-source.ts';
+import { startExternalMetricsApi } from '../../operator/metrics-api/start.ts';
+import { type DevEnv, repoRoot } from './devenv.ts';
+import { eventually } from './wait.ts';
+
+const exec = promisify(execFile);
+
+export const METRICS_SERVICE = { namespace: 'engram-system', name: 'engram-operator-external-metrics' };
+
+/** This environment's address for the metrics server: 10.254.x.y, unique per port offset. */
+export function metricsAddress(env: DevEnv): string {
+  let offset = 0;
+  try {
+    offset = Number(
+      readFileSync(join(env.ENGRAM_DEVENV_STATE ?? join(repoRoot, '.devenv'), 'port-offset'), 'utf8'),
+    );
+  } catch {}
+  const n = offset + 1;
+  return `10.254.${(n >> 8) & 255}.${n & 255}`;
+}
+
+async function ip(...args: string[]): Promise<string> {
+  try {
+    return (await exec('ip', args)).stdout;
+  } catch (err) {
+    throw new Error(
+      `\`ip ${args.join(' ')}\` failed (${(err as Error).message.trim()}): the External Metrics API test adds an address to lo and needs root (CAP_NET_ADMIN)`,
+    );
+  }
+}
+
+export async function addLocalAddress(address: string): Promise<void> {
+  if ((await ip('-o', 'addr', 'show', 'dev', 'lo')).includes(` ${address}/32 `)) return;
+  await ip('addr', 'add', `${address}/32`, 'dev', 'lo');
+}
+
+export async function removeLocalAddress(address: string): Promise<void> {
+  await ip('addr', 'del', `${address}/32`, 'dev', 'lo').catch(() => undefined);
+}
+
+/** The shipped APIService (config/external-metrics/), as the installer applies it. */
+export function shippedApiService(): KubeObject {
+  const text = readFileSync(join(repoRoot, 'config/external-metrics/apiservice.yaml'), 'utf8');
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as KubeObject);
+  return docs.find((d) => d.kind === 'APIService')!;
+}
+
+/**
+ * The metrics Service without a selector and its Endpoints pointing at `address:port` (no pod
+ * exists for the endpoints controller to find: the server is this process).
+ */
+export async function routeServiceTo(client: KubeClient, address: string, port: number): Promise<void> {
+  const { namespace, name } = METRICS_SERVICE;
+  if (!(await client.getOrUndefined(Types.Namespace, undefined, namespace)))
+    await client.create(Types.Namespace, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: namespace },
+    });
+  await client.delete(Types.Service, namespace, name);
+  await client.delete(Types.Endpoints, namespace, name);
+  await client.apply(Types.Service, {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace },
+    spec: { ports: [{ name: 'https', port: 443, targetPort: port }] },
+  } as KubeObject);
+  await client.apply(Types.Endpoints, {
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name, namespace },
+    subsets: [{ addresses: [{ ip: address }], ports: [{ name: 'https', port }] }],
+  } as KubeObject);
+}
+
+export async function removeRoute(client: KubeClient): Promise<void> {
+  const { namespace, name } = METRICS_SERVICE;
+  await client.delete(Types.APIService, undefined, 'v1beta1.external.metrics.k8s.io');
+  await client.delete(Types.Service, namespace, name);
+  await client.delete(Types.Endpoints, namespace, name);
+  await client.delete(Types.Secret, namespace, `${name}-tls`);
+}
+
+/**
+ * Consumer-group lag of one group on one topic read from the broker every `intervalMs`: log-end
+ * minus committed offset per partition, and log-end minus log-start where nothing is committed.
+ */
+export class KafkaGroupLag {
+  private readonly admin;
+  private timer: NodeJS.Timeout | undefined;
+  private last: PoolLagReading | undefined;
+  private readonly topic: string;
+  private readonly groupId: string;
+
+  constructor(env: DevEnv, topic: string, groupId: string) {
+    this.topic = topic;
+    this.groupId = groupId;
+    this.admin = new Kafka({ brokers: env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING }).admin();
+  }
+
+  async start(intervalMs = 500): Promise<void> {
+    await this.admin.connect();
+    await this.poll();
+    this.timer = setInterval(() => void this.poll().catch(() => undefined), intervalMs);
+  }
+
+  read(): PoolLagReading | undefined {
+    return this.last;
+  }
+
+  async poll(): Promise<PoolLagReading> {
+    const [ends, [committed]] = await Promise.all([
+      this.admin.fetchTopicOffsets(this.topic),
+      this.admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic] }),
+    ]);
+    let total = 0;
+    for (const p of ends) {
+      const c = committed?.partitions.find((x) => x.partition === p.partition)?.offset;
+      const from = c === undefined || c === '-1' ? Number(p.low) : Number(c);
+      total += Math.max(0, Number(p.high) - from);
+    }
+    this.last = { total, partitions: ends.length, observedAt: new Date() };
+    return this.last;
+  }
+
+  /** Commits the log end of every partition for the group (a consumer that caught up). */
+  async drain(): Promise<void> {
+    const ends = await this.admin.fetchTopicOffsets(this.topic);
+    await this.admin.setOffsets({
+      groupId: this.groupId,
+      topic: this.topic,
+      partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })),
+    });
+    await this.poll();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.admin.disconnect();
+  }
+}
+
+/** The shipped APIService applied the way an installer does (kubectl, its own field manager). */
+export async function applyShippedApiService(env: DevEnv): Promise<void> {
+  const file = join(tmpdir(), `engram-apiservice-${process.pid}.json`);
+  writeFileSync(file, JSON.stringify(shippedApiService()));
+  try {
+    await exec(env.KUBECTL, ['--kubeconfig', env.KUBECONFIG, 'apply', '--server-side', '-f', file]);
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+export interface RoutedMetricsApi {
+  address: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The operator's External Metrics API started in this process on this environment's
+ * non-loopback address, registered with the API server, and Available there.
+ */
+export async function startRoutedMetricsApi(
+  env: DevEnv,
+  client: KubeClient,
+  api: ExternalMetricsApi,
+): Promise<RoutedMetricsApi> {
+  const address = metricsAddress(env);
+  await addLocalAddress(address);
+  const { namespace, name } = METRICS_SERVICE;
+  if (!(await client.getOrUndefined(Types.Namespace, undefined, namespace)))
+    await client.create(Types.Namespace, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: namespace },
+    });
+  await applyShippedApiService(env);
+  const server = await startExternalMetricsApi({
+    client,
+    log: createLogger('warn', { component: 'external-metrics-test' }),
+    address: `${address}:0`,
+    service: { namespace, name },
+    api,
+  });
+  await routeServiceTo(client, address, server.port);
+  await eventually(
+    'APIService v1beta1.external.metrics.k8s.io Available',
+    async () => {
+      const s = await client.get(Types.APIService, undefined, 'v1beta1.external.metrics.k8s.io');
+      const c = (s.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions;
+      return c?.some((x) => x.type === 'Available' && x.status === 'True');
+    },
+    { timeoutMs: 60_000 },
+  );
+  return {
+    address,
+    port: server.port,
+    close: async () => {
+      await removeRoute(client);
+      await server.close();
+      await removeLocalAddress(address);
+    },
+  };
+}
+
+/** A Deployment of one pause-like container (kwok runs it), the HPA's target. */
+export function workDeployment(namespace: string, name: string): KubeObject {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          nodeSelector: { type: 'kwok' },
+          containers: [{ name: 'worker', image: 'registry.k8s.io/pause:3.10' }],
+        },
+      },
+    },
+  } as KubeObject;
+}
+
+/** An autoscaling/v2 HPA on the pool's lag: `target` messages per replica, at most `max`. */
+export function lagHpa(
+  namespace: string,
+  name: string,
+  pool: string,
+  opts: { target: number; max: number; scaleDownPodsPerPeriod: number; scaleDownPeriodSeconds: number },
+): KubeObject {
+  return {
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: { name, namespace },
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
+      minReplicas: 1,
+      maxReplicas: opts.max,
+      metrics: [
+        {
+          type: 'External',
+          external: {
+            metric: {
+              name: WORKER_POOL_LAG_METRIC,
+              selector: { matchLabels: { [WORKER_POOL_LABEL]: pool } },
+            },
+            target: { type: 'AverageValue', averageValue: String(opts.target) },
+          },
+        },
+      ],
+      behavior: {
+        scaleUp: {
+          stabilizationWindowSeconds: 0,
+          policies: [{ type: 'Pods', value: opts.max, periodSeconds: 1 }],
+        },
+        scaleDown: {
+          stabilizationWindowSeconds: 0,
+          policies: [
+            { type: 'Pods', value: opts.scaleDownPodsPerPeriod, periodSeconds: opts.scaleDownPeriodSeconds },
+          ],
+        },
+      },
+    },
+  } as KubeObject;
+}
+
+/** Produces `count` small messages spread over the topic's partitions. */
+export async function produceMessages(env: DevEnv, topic: string, count: number): Promise<void> {
+  const producer = new Kafka({
+    brokers: env.KAFKA_BROKERS.split(','),
+    logLevel: logLevel.NOTHING,
+  }).producer();
+  await producer.connect();
+  try {
+    await producer.send({
+      topic,
+      messages: Array.from({ length: count }, (_, i) => ({ key: `k${i}`, value: `lag ${i}` })),
+    });
+  } finally {
+    await producer.disconnect();
+  }
+}
