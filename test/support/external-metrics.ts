@@ -120,7 +120,8 @@ export class KafkaGroupLag {
 
   async start(intervalMs = 500): Promise<void> {
     await this.admin.connect();
-    await this.poll();
+    // A fresh broker answers NOT_COORDINATOR until its offsets topic has a leader.
+    await eventually('the group coordinator answering', () => this.poll(), { timeoutMs: 30_000 });
     this.timer = setInterval(() => void this.poll().catch(() => undefined), intervalMs);
   }
 

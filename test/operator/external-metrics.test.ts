@@ -1,0 +1,250 @@
+// End to end: the operator's External Metrics API behind the real kube-apiserver's aggregator,
+// read by the real controller-manager's HPA controller, which scales a Deployment on kwok nodes
+// on real Kafka consumer-group lag (produced with no consumer running, drained by committing).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Kafka, logLevel } from 'kafkajs';
+import { WORKER_POOL_LABEL, WORKER_POOL_LAG_METRIC } from '../../operator/api/external-metrics.ts';
+import { Types } from '../../operator/kube/resources.ts';
+import { workerPoolLagSource } from '../../operator/metrics-api/lag-source.ts';
+import { repoRoot, requireDevEnv } from '../support/devenv.ts';
+import {
+  KafkaGroupLag,
+  lagHpa,
+  produceMessages,
+  type RoutedMetricsApi,
+  startRoutedMetricsApi,
+  workDeployment,
+} from '../support/external-metrics.ts';
+import { createNamespace, deleteNamespace, kubeClient, kubectl } from '../support/kube.ts';
+import { eventually, uniqueName } from '../support/wait.ts';
+
+const PARTITIONS = 3;
+const TARGET_PER_REPLICA = 10;
+const SCALE_DOWN_PERIOD_S = 5;
+
+describe('External Metrics API and lag autoscaling through the real API server and HPA controller', () => {
+  const env = requireDevEnv();
+  const client = kubeClient(env);
+  const ns = uniqueName('e2e-xm');
+  const pool = 'embed';
+  const topic = `engram.${ns}.chunks`;
+  const lag = new KafkaGroupLag(env, topic, `engram.${ns}.${pool}`);
+  const lagPath = (selector: string, metric = WORKER_POOL_LAG_METRIC) =>
+    `/apis/external.metrics.k8s.io/v1beta1/namespaces/${ns}/${metric}?labelSelector=${encodeURIComponent(selector)}`;
+  let api: RoutedMetricsApi;
+  /** Every spec.replicas the Deployment had, with when it was first seen. */
+  const replicaHistory: { replicas: number; at: number }[] = [];
+  let watching: NodeJS.Timeout | undefined;
+
+  before(async () => {
+    const auth = await client.get(Types.ConfigMap, 'kube-system', 'extension-apiserver-authentication');
+    if (!(auth as { data?: Record<string, string> }).data?.['requestheader-client-ca-file'])
+      throw new Error(
+        'kube-apiserver runs without the aggregation flags (requestheader CA, proxy client cert): restart the local environment (make devenv-down && make devenv)',
+      );
+    await createNamespace(env, ns);
+    const admin = new Kafka({ brokers: env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+    await admin.disconnect();
+    await lag.start(250);
+    api = await startRoutedMetricsApi(env, client, {
+      metricNames: [WORKER_POOL_LAG_METRIC],
+      source: workerPoolLagSource((namespace, name) =>
+        namespace === ns && name === pool ? lag.read() : undefined,
+      ),
+    });
+    await kubectl(env, 'apply', '--server-side', '-f', join(repoRoot, 'config/rbac/external-metrics.yaml'));
+  });
+
+  after(async () => {
+    if (watching) clearInterval(watching);
+    await api?.close();
+    await lag.stop().catch(() => undefined);
+    await kubectl(
+      env,
+      'delete',
+      '--ignore-not-found',
+      '-f',
+      join(repoRoot, 'config/rbac/external-metrics.yaml'),
+    );
+    const admin = new Kafka({ brokers: env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect();
+    await deleteNamespace(env, ns);
+    client.close();
+  });
+
+  it('discovery lists the lag metric; an unknown metric is a 404 and a bad selector a 400 that says what to write', async () => {
+    const resources = JSON.parse(await kubectl(env, 'get', '--raw', '/apis/external.metrics.k8s.io/v1beta1'));
+    assert.deepEqual(
+      resources.resources.map((r: { name: string }) => r.name),
+      [WORKER_POOL_LAG_METRIC],
+    );
+    await assert.rejects(
+      kubectl(env, 'get', '--raw', lagPath(`${WORKER_POOL_LABEL}=${pool}`, 'cpu_seconds')),
+      (err: Error) => {
+        assert.match(err.message, /NotFound.*"cpu_seconds" is not served here/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      kubectl(env, 'get', '--raw', lagPath('engram.dev/workerpool in (embed')),
+      (err: Error) => {
+        assert.match(err.message, /BadRequest.*unbalanced parentheses/);
+        return true;
+      },
+    );
+    await assert.rejects(kubectl(env, 'get', '--raw', lagPath('app=embed')), (err: Error) => {
+      assert.match(err.message, /BadRequest.*the selector must name the pool/);
+      return true;
+    });
+  });
+
+  it('nothing but the front proxy reaches the server: no client certificate, or one the cluster CA signed, is a 401', async () => {
+    const pki = join(env.ENGRAM_DEVENV_STATE!, 'pki');
+    const call = (extra: https.RequestOptions) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = https.request(
+          {
+            host: api.address,
+            port: api.port,
+            path: lagPath(`${WORKER_POOL_LABEL}=${pool}`),
+            servername: 'engram-operator-external-metrics.engram-system.svc',
+            rejectUnauthorized: false,
+            headers: { 'X-Remote-User': 'system:masters-impostor' },
+            ...extra,
+          },
+          (res) => {
+            let body = '';
+            res.on('data', (c) => {
+              body += c;
+            });
+            res.on('end', () => resolve({ status: res.statusCode!, body }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const anonymous = await call({});
+    assert.equal(anonymous.status, 401);
+    assert.match(anonymous.body, /no client certificate/);
+    const wrongCa = await call({
+      cert: readFileSync(join(pki, 'admin.crt')),
+      key: readFileSync(join(pki, 'admin.key')),
+    });
+    assert.equal(wrongCa.status, 401);
+    assert.match(wrongCa.body, /not signed by the requestheader CA/);
+    const health = await call({ path: '/healthz' });
+    assert.equal(health.status, 200);
+  });
+
+  it("the HPA controller's ServiceAccount may read the metric (config/rbac), another ServiceAccount may not", async () => {
+    const asHpa = JSON.parse(
+      await kubectl(
+        env,
+        'get',
+        '--raw',
+        lagPath(`${WORKER_POOL_LABEL}=${pool}`),
+        '--as=system:serviceaccount:kube-system:horizontal-pod-autoscaler',
+      ),
+    );
+    assert.equal(asHpa.kind, 'ExternalMetricValueList');
+    await assert.rejects(
+      kubectl(
+        env,
+        'get',
+        '--raw',
+        lagPath(`${WORKER_POOL_LABEL}=${pool}`),
+        `--as=system:serviceaccount:${ns}:default`,
+      ),
+      /Forbidden/,
+    );
+  });
+
+  it('the HPA scales the Deployment up within 30 s of the lag crossing its target, never beyond the partitions', async () => {
+    await client.create(Types.Deployment, workDeployment(ns, pool));
+    await client.create(
+      Types.HorizontalPodAutoscaler,
+      lagHpa(ns, pool, pool, {
+        target: TARGET_PER_REPLICA,
+        max: PARTITIONS,
+        scaleDownPodsPerPeriod: 1,
+        scaleDownPeriodSeconds: SCALE_DOWN_PERIOD_S,
+      }),
+    );
+    watching = setInterval(() => {
+      client
+        .get(Types.Deployment, ns, pool)
+        .then((d) => {
+          const replicas = (d.spec as { replicas: number }).replicas;
+          if (replicaHistory.at(-1)?.replicas !== replicas) replicaHistory.push({ replicas, at: Date.now() });
+        })
+        .catch(() => undefined);
+    }, 200);
+    // The HPA read the metric at 0 lag (the pipeline works before anything is asked of it).
+    await eventually(
+      'the HPA reading a lag of 0',
+      async () => {
+        const hpa = await client.get(Types.HorizontalPodAutoscaler, ns, pool);
+        const m = (
+          hpa.status as { currentMetrics?: { external?: { current?: { averageValue?: string } } }[] }
+        )?.currentMetrics?.[0]?.external?.current?.averageValue;
+        return m === '0';
+      },
+      { timeoutMs: 30_000 },
+    );
+    const messages = 4 * TARGET_PER_REPLICA + 5;
+    await produceMessages(env, topic, messages);
+    const crossed = await eventually('the lag reading crossing the target', async () => {
+      const r = await lag.poll();
+      return r.total > TARGET_PER_REPLICA ? Date.now() : undefined;
+    });
+    const raw = JSON.parse(await kubectl(env, 'get', '--raw', lagPath(`${WORKER_POOL_LABEL}=${pool}`)));
+    assert.equal(raw.items[0].value, String(messages));
+    assert.deepEqual(raw.items[0].metricLabels, { [WORKER_POOL_LABEL]: pool });
+    const scaled = await eventually(
+      'the Deployment scaled above 1',
+      async () => replicaHistory.find((h) => h.replicas > 1 && h.at >= crossed - 1000)?.at,
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    await eventually(
+      'the Deployment at the partition count',
+      async () => replicaHistory.at(-1)?.replicas === PARTITIONS,
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    console.log(
+      `# lag crossed the target -> scaled up: ${((scaled - crossed) / 1000).toFixed(1)} s (HPA sync period 5 s)`,
+    );
+    assert.ok(scaled - crossed <= 30_000);
+    // ceil(45 / 10) = 5 replicas wanted; a few more syncs must not go past the partitions.
+    await new Promise((r) => setTimeout(r, 6_000));
+    assert.ok(
+      Math.max(...replicaHistory.map((h) => h.replicas)) <= PARTITIONS,
+      JSON.stringify(replicaHistory),
+    );
+  });
+
+  it('after the group commits, the HPA scales back down one replica per period (its behaviour) to 1', async () => {
+    const from = replicaHistory.length;
+    await lag.drain();
+    await eventually('the Deployment back at 1 replica', async () => replicaHistory.at(-1)?.replicas === 1, {
+      timeoutMs: 45_000,
+    });
+    const down = replicaHistory.slice(from);
+    assert.deepEqual(
+      down.map((h) => h.replicas),
+      [2, 1],
+      `one replica at a time per the scaleDown policy: ${JSON.stringify(replicaHistory)}`,
+    );
+    // 1 Pod per 5 s: the second step waits out the period (HPA syncs every 5 s, so >= ~4 s).
+    assert.ok(down[1]!.at - down[0]!.at >= (SCALE_DOWN_PERIOD_S - 1) * 1000, JSON.stringify(down));
+  });
+});
