@@ -32,7 +32,6 @@ export const Types = {
   PodDisruptionBudget: type('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
   NetworkPolicy: type('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies'),
   Lease: type('coordination.k8s.io/v1', 'Lease', 'leases'),
-  Endpoints: type('v1', 'Endpoints', 'endpoints'),
   APIService: type('apiregistration.k8s.io/v1', 'APIService', 'apiservices', false),
   StorageClass: type('storage.k8s.io/v1', 'StorageClass', 'storageclasses', false),
   CustomResourceDefinition: type(

@@ -12,14 +12,24 @@ import { Types } from '../../operator/kube/resources.ts';
 import { workerPoolLagSource } from '../../operator/metrics-api/lag-source.ts';
 import { repoRoot, requireDevEnv } from '../support/devenv.ts';
 import {
+  addLocalAddress,
+  apiServiceAvailable,
+  applyShippedApiService,
+  ensureMetricsNamespace,
   KafkaGroupLag,
   lagHpa,
+  METRICS_SERVICE,
+  metricsAddress,
   produceMessages,
   type RoutedMetricsApi,
+  removeLocalAddress,
+  removeRoute,
+  routeServiceTo,
   startRoutedMetricsApi,
   workDeployment,
 } from '../support/external-metrics.ts';
-import { createNamespace, deleteNamespace, kubeClient, kubectl } from '../support/kube.ts';
+import { createNamespace, deleteNamespace, installCrds, kubeClient, kubectl } from '../support/kube.ts';
+import { freePort, type OperatorProcess, startOperator } from '../support/operator.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
 
 const PARTITIONS = 3;
@@ -246,5 +256,75 @@ describe('External Metrics API and lag autoscaling through the real API server a
     );
     // 1 Pod per 5 s: the second step waits out the period (HPA syncs every 5 s, so >= ~4 s).
     assert.ok(down[1]!.at - down[0]!.at >= (SCALE_DOWN_PERIOD_S - 1) * 1000, JSON.stringify(down));
+  });
+});
+
+describe('the operator process serves it (--external-metrics-bind-address): two replicas, one serving certificate', () => {
+  const env = requireDevEnv();
+  const client = kubeClient(env);
+  const ns = uniqueName('e2e-xmop');
+  const address = metricsAddress(env);
+  const ops: OperatorProcess[] = [];
+
+  before(async () => {
+    await installCrds(env);
+    await createNamespace(env, ns);
+    await addLocalAddress(address);
+    await ensureMetricsNamespace(client);
+    await applyShippedApiService(env);
+  });
+
+  after(async () => {
+    await Promise.all(ops.map((op) => op.stop()));
+    await removeRoute(client);
+    await removeLocalAddress(address);
+    await deleteNamespace(env, ns);
+    client.close();
+  });
+
+  it('both replicas start at once, agree on one Secret, put its CA in the APIService, and answer through the API server', async () => {
+    const ports = [await freePort(), await freePort()];
+    ops.push(
+      ...(await Promise.all(
+        ports.map((port) =>
+          startOperator(env, [
+            '--no-leader-elect',
+            '--namespaces',
+            ns,
+            `--external-metrics-bind-address=${address}:${port}`,
+          ]),
+        ),
+      )),
+    );
+    await routeServiceTo(client, address, ...ports);
+    await apiServiceAvailable(client);
+    const secret = await client.get(Types.Secret, METRICS_SERVICE.namespace, `${METRICS_SERVICE.name}-tls`);
+    const apiService = await client.get(Types.APIService, undefined, 'v1beta1.external.metrics.k8s.io');
+    const caBundle = (apiService.spec as { caBundle: string }).caBundle;
+    assert.equal(
+      Buffer.from(caBundle, 'base64').toString(),
+      Buffer.from(
+        (secret as unknown as { data: Record<string, string> }).data['tls.crt']!,
+        'base64',
+      ).toString(),
+    );
+    // The aggregator picks an endpoint per request: every answer verifying means both serve the one certificate.
+    for (let i = 0; i < 8; i++) {
+      const list = JSON.parse(
+        await kubectl(
+          env,
+          'get',
+          '--raw',
+          `/apis/external.metrics.k8s.io/v1beta1/namespaces/${ns}/${WORKER_POOL_LAG_METRIC}?labelSelector=${encodeURIComponent(`${WORKER_POOL_LABEL}=nothing-measured`)}`,
+        ),
+      );
+      assert.deepEqual(list.items, [], 'no reading of a pool is no item (the HPA holds its replicas)');
+    }
+    for (const op of ops)
+      assert.ok(
+        op.logs.some((l) => l.includes('serving the External Metrics API')),
+        op.logs.join('\n'),
+      );
+    assert.ok(!ops.some((op) => op.logs.join('\n').includes('BEGIN')), 'no key or certificate in a log line');
   });
 });

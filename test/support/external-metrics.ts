@@ -15,8 +15,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { parseAllDocuments } from 'yaml';
 import { WORKER_POOL_LABEL, WORKER_POOL_LAG_METRIC } from '../../operator/api/external-metrics.ts';
 import { createLogger } from '../../operator/controller/logger.ts';
-import type { KubeClient, KubeObject } from '../../operator/kube/client.ts';
-import { Types } from '../../operator/kube/resources.ts';
+import { isConflict, type KubeClient, type KubeObject } from '../../operator/kube/client.ts';
+import { type ResourceType, Types } from '../../operator/kube/resources.ts';
 import type { ExternalMetricsApi } from '../../operator/metrics-api/api.ts';
 import type { PoolLagReading } from '../../operator/metrics-api/lag-source.ts';
 import { startExternalMetricsApi } from '../../operator/metrics-api/start.ts';
@@ -58,6 +58,22 @@ export async function removeLocalAddress(address: string): Promise<void> {
   await ip('addr', 'del', `${address}/32`, 'dev', 'lo').catch(() => undefined);
 }
 
+const EndpointSlice: ResourceType = {
+  group: 'discovery.k8s.io',
+  version: 'v1',
+  kind: 'EndpointSlice',
+  plural: 'endpointslices',
+  namespaced: true,
+};
+
+async function deleteSlices(client: KubeClient): Promise<void> {
+  const { namespace, name } = METRICS_SERVICE;
+  const slices = await client.list(EndpointSlice, namespace, {
+    labelSelector: `kubernetes.io/service-name=${name}`,
+  });
+  for (const s of slices.items) await client.delete(EndpointSlice, namespace, s.metadata.name);
+}
+
 /** The shipped APIService (config/external-metrics/), as the installer applies it. */
 export function shippedApiService(): KubeObject {
   const text = readFileSync(join(repoRoot, 'config/external-metrics/apiservice.yaml'), 'utf8');
@@ -66,38 +82,45 @@ export function shippedApiService(): KubeObject {
 }
 
 /**
- * The metrics Service without a selector and its Endpoints pointing at `address:port` (no pod
- * exists for the endpoints controller to find: the server is this process).
+ * The metrics Service without a selector and EndpointSlices pointing at `address:<each port>`
+ * (the servers are processes of this test, not pods).
  */
-export async function routeServiceTo(client: KubeClient, address: string, port: number): Promise<void> {
+export async function routeServiceTo(client: KubeClient, address: string, ...ports: number[]): Promise<void> {
   const { namespace, name } = METRICS_SERVICE;
-  if (!(await client.getOrUndefined(Types.Namespace, undefined, namespace)))
-    await client.create(Types.Namespace, {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: namespace },
-    });
+  await ensureMetricsNamespace(client);
   await client.delete(Types.Service, namespace, name);
-  await client.delete(Types.Endpoints, namespace, name);
+  await deleteSlices(client);
   await client.apply(Types.Service, {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name, namespace },
-    spec: { ports: [{ name: 'https', port: 443, targetPort: port }] },
+    spec: { ports: [{ name: 'https', port: 443, targetPort: ports[0] }] },
   } as KubeObject);
-  await client.apply(Types.Endpoints, {
-    apiVersion: 'v1',
-    kind: 'Endpoints',
-    metadata: { name, namespace },
-    subsets: [{ addresses: [{ ip: address }], ports: [{ name: 'https', port }] }],
-  } as KubeObject);
+  // EndpointSlices written directly (what the aggregator reads): mirrored Endpoints with two
+  // ports of one name fail to mirror (duplicate port name), and no pod exists to select.
+  for (const port of ports)
+    await client.apply(EndpointSlice, {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        name: `${name}-${port}`,
+        namespace,
+        labels: {
+          'kubernetes.io/service-name': name,
+          'endpointslice.kubernetes.io/managed-by': 'engram-e2e',
+        },
+      },
+      addressType: 'IPv4',
+      endpoints: [{ addresses: [address], conditions: { ready: true } }],
+      ports: [{ name: 'https', port, protocol: 'TCP' }],
+    } as KubeObject);
 }
 
 export async function removeRoute(client: KubeClient): Promise<void> {
   const { namespace, name } = METRICS_SERVICE;
   await client.delete(Types.APIService, undefined, 'v1beta1.external.metrics.k8s.io');
   await client.delete(Types.Service, namespace, name);
-  await client.delete(Types.Endpoints, namespace, name);
+  await deleteSlices(client);
   await client.delete(Types.Secret, namespace, `${name}-tls`);
 }
 
@@ -172,6 +195,27 @@ export async function applyShippedApiService(env: DevEnv): Promise<void> {
   }
 }
 
+export async function apiServiceAvailable(client: KubeClient): Promise<void> {
+  await eventually(
+    'APIService v1beta1.external.metrics.k8s.io Available',
+    async () => {
+      const s = await client.get(Types.APIService, undefined, 'v1beta1.external.metrics.k8s.io');
+      const c = (s.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions;
+      return c?.some((x) => x.type === 'Available' && x.status === 'True');
+    },
+    { timeoutMs: 60_000 },
+  );
+}
+
+/** The namespace of the metrics Service (left in place: other tests share it). */
+export async function ensureMetricsNamespace(client: KubeClient): Promise<void> {
+  if (await client.getOrUndefined(Types.Namespace, undefined, METRICS_SERVICE.namespace)) return;
+  const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: METRICS_SERVICE.namespace } };
+  await client.create(Types.Namespace, ns).catch((err) => {
+    if (!isConflict(err)) throw err;
+  });
+}
+
 export interface RoutedMetricsApi {
   address: string;
   port: number;
@@ -190,12 +234,7 @@ export async function startRoutedMetricsApi(
   const address = metricsAddress(env);
   await addLocalAddress(address);
   const { namespace, name } = METRICS_SERVICE;
-  if (!(await client.getOrUndefined(Types.Namespace, undefined, namespace)))
-    await client.create(Types.Namespace, {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: namespace },
-    });
+  await ensureMetricsNamespace(client);
   await applyShippedApiService(env);
   const server = await startExternalMetricsApi({
     client,
@@ -205,15 +244,7 @@ export async function startRoutedMetricsApi(
     api,
   });
   await routeServiceTo(client, address, server.port);
-  await eventually(
-    'APIService v1beta1.external.metrics.k8s.io Available',
-    async () => {
-      const s = await client.get(Types.APIService, undefined, 'v1beta1.external.metrics.k8s.io');
-      const c = (s.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions;
-      return c?.some((x) => x.type === 'Available' && x.status === 'True');
-    },
-    { timeoutMs: 60_000 },
-  );
+  await apiServiceAvailable(client);
   return {
     address,
     port: server.port,
