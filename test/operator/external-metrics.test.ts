@@ -6,18 +6,15 @@ import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Kafka, logLevel } from 'kafkajs';
 import { WORKER_POOL_LABEL, WORKER_POOL_LAG_METRIC } from '../../operator/api/external-metrics.ts';
 import { Types } from '../../operator/kube/resources.ts';
-import { workerPoolLagSource } from '../../operator/metrics-api/lag-source.ts';
 import { repoRoot, requireDevEnv } from '../support/devenv.ts';
 import {
   addLocalAddress,
   apiServiceAvailable,
   applyShippedApiService,
   ensureMetricsNamespace,
-  KafkaGroupLag,
-  lagHpa,
+  type LagScenario,
   METRICS_SERVICE,
   metricsAddress,
   produceMessages,
@@ -25,8 +22,7 @@ import {
   removeLocalAddress,
   removeRoute,
   routeServiceTo,
-  startRoutedMetricsApi,
-  workDeployment,
+  startLagScenario,
 } from '../support/external-metrics.ts';
 import { createNamespace, deleteNamespace, installCrds, kubeClient, kubectl } from '../support/kube.ts';
 import { freePort, type OperatorProcess, startOperator } from '../support/operator.ts';
@@ -39,13 +35,12 @@ const SCALE_DOWN_PERIOD_S = 5;
 describe('External Metrics API and lag autoscaling through the real API server and HPA controller', () => {
   const env = requireDevEnv();
   const client = kubeClient(env);
-  const ns = uniqueName('e2e-xm');
-  const pool = 'embed';
-  const topic = `engram.${ns}.chunks`;
-  const lag = new KafkaGroupLag(env, topic, `engram.${ns}.${pool}`);
+  let world: LagScenario;
+  let ns: string;
+  let pool: string;
+  let api: RoutedMetricsApi;
   const lagPath = (selector: string, metric = WORKER_POOL_LAG_METRIC) =>
     `/apis/external.metrics.k8s.io/v1beta1/namespaces/${ns}/${metric}?labelSelector=${encodeURIComponent(selector)}`;
-  let api: RoutedMetricsApi;
   /** Every spec.replicas the Deployment had, with when it was first seen. */
   const replicaHistory: { replicas: number; at: number }[] = [];
   let watching: NodeJS.Timeout | undefined;
@@ -56,25 +51,14 @@ describe('External Metrics API and lag autoscaling through the real API server a
       throw new Error(
         'kube-apiserver runs without the aggregation flags (requestheader CA, proxy client cert): restart the local environment (make devenv-down && make devenv)',
       );
-    await createNamespace(env, ns);
-    const admin = new Kafka({ brokers: env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
-    await admin.disconnect();
-    await lag.start(250);
-    api = await startRoutedMetricsApi(env, client, {
-      metricNames: [WORKER_POOL_LAG_METRIC],
-      source: workerPoolLagSource((namespace, name) =>
-        namespace === ns && name === pool ? lag.read() : undefined,
-      ),
-    });
+    world = await startLagScenario(env, client, { prefix: 'e2e-xm', partitions: PARTITIONS, pollMs: 250 });
+    ({ namespace: ns, pool, api } = world);
     await kubectl(env, 'apply', '--server-side', '-f', join(repoRoot, 'config/rbac/external-metrics.yaml'));
   });
 
   after(async () => {
     if (watching) clearInterval(watching);
-    await api?.close();
-    await lag.stop().catch(() => undefined);
+    await world?.close();
     await kubectl(
       env,
       'delete',
@@ -82,11 +66,6 @@ describe('External Metrics API and lag autoscaling through the real API server a
       '-f',
       join(repoRoot, 'config/rbac/external-metrics.yaml'),
     );
-    const admin = new Kafka({ brokers: env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    await admin.disconnect();
-    await deleteNamespace(env, ns);
     client.close();
   });
 
@@ -178,21 +157,15 @@ describe('External Metrics API and lag autoscaling through the real API server a
   });
 
   it('the HPA scales the Deployment up within 30 s of the lag crossing its target, never beyond the partitions', async () => {
-    await client.create(Types.Deployment, workDeployment(ns, pool));
-    await client.create(
-      Types.HorizontalPodAutoscaler,
-      lagHpa(ns, pool, pool, {
-        target: TARGET_PER_REPLICA,
-        max: PARTITIONS,
-        scaleDownPodsPerPeriod: 1,
-        scaleDownPeriodSeconds: SCALE_DOWN_PERIOD_S,
-      }),
-    );
+    await world.scalePool({
+      target: TARGET_PER_REPLICA,
+      scaleDownPodsPerPeriod: 1,
+      scaleDownPeriodSeconds: SCALE_DOWN_PERIOD_S,
+    });
     watching = setInterval(() => {
-      client
-        .get(Types.Deployment, ns, pool)
-        .then((d) => {
-          const replicas = (d.spec as { replicas: number }).replicas;
+      world
+        .replicas()
+        .then((replicas) => {
           if (replicaHistory.at(-1)?.replicas !== replicas) replicaHistory.push({ replicas, at: Date.now() });
         })
         .catch(() => undefined);
@@ -210,9 +183,9 @@ describe('External Metrics API and lag autoscaling through the real API server a
       { timeoutMs: 30_000 },
     );
     const messages = 4 * TARGET_PER_REPLICA + 5;
-    await produceMessages(env, topic, messages);
+    await produceMessages(env, world.topic, messages);
     const crossed = await eventually('the lag reading crossing the target', async () => {
-      const r = await lag.poll();
+      const r = await world.lag.poll();
       return r.total > TARGET_PER_REPLICA ? Date.now() : undefined;
     });
     const raw = JSON.parse(await kubectl(env, 'get', '--raw', lagPath(`${WORKER_POOL_LABEL}=${pool}`)));
@@ -244,7 +217,7 @@ describe('External Metrics API and lag autoscaling through the real API server a
 
   it('after the group commits, the HPA scales back down one replica per period (its behaviour) to 1', async () => {
     const from = replicaHistory.length;
-    await lag.drain();
+    await world.lag.drain();
     await eventually('the Deployment back at 1 replica', async () => replicaHistory.at(-1)?.replicas === 1, {
       timeoutMs: 45_000,
     });

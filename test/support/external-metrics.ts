@@ -18,10 +18,10 @@ import { createLogger } from '../../operator/controller/logger.ts';
 import { isConflict, type KubeClient, type KubeObject } from '../../operator/kube/client.ts';
 import { type ResourceType, Types } from '../../operator/kube/resources.ts';
 import type { ExternalMetricsApi } from '../../operator/metrics-api/api.ts';
-import type { PoolLagReading } from '../../operator/metrics-api/lag-source.ts';
+import { type PoolLagReading, workerPoolLagSource } from '../../operator/metrics-api/lag-source.ts';
 import { startExternalMetricsApi } from '../../operator/metrics-api/start.ts';
 import { type DevEnv, repoRoot } from './devenv.ts';
-import { eventually } from './wait.ts';
+import { eventually, uniqueName } from './wait.ts';
 
 const exec = promisify(execFile);
 
@@ -334,4 +334,85 @@ export async function produceMessages(env: DevEnv, topic: string, count: number)
   } finally {
     await producer.disconnect();
   }
+}
+
+export interface LagScenario {
+  namespace: string;
+  pool: string;
+  topic: string;
+  partitions: number;
+  lag: KafkaGroupLag;
+  api: RoutedMetricsApi;
+  /** The pool's Deployment (1 replica) and its lag HPA, as a WorkerPool's would be. */
+  scalePool(opts: {
+    target: number;
+    scaleDownPodsPerPeriod: number;
+    scaleDownPeriodSeconds: number;
+  }): Promise<void>;
+  replicas(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * One pool's world: a namespace, a topic with `partitions`, its group's lag read from Kafka, and
+ * the External Metrics API answering it through the API server. `onRead` sees every metric read.
+ */
+export async function startLagScenario(
+  env: DevEnv,
+  client: KubeClient,
+  opts: {
+    prefix: string;
+    partitions: number;
+    pollMs: number;
+    onRead?: (namespace: string, value: number) => void;
+  },
+): Promise<LagScenario> {
+  const namespace = uniqueName(opts.prefix);
+  const pool = 'embed';
+  const topic = `engram.${namespace}.chunks`;
+  const admin = new Kafka({ brokers: env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await client.create(Types.Namespace, {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: namespace },
+  });
+  await admin.createTopics({ topics: [{ topic, numPartitions: opts.partitions }], waitForLeaders: true });
+  const lag = new KafkaGroupLag(env, topic, `engram.${namespace}.${pool}`);
+  await lag.start(opts.pollMs);
+  const read = workerPoolLagSource((ns, name) =>
+    ns === namespace && name === pool ? lag.read() : undefined,
+  );
+  const api = await startRoutedMetricsApi(env, client, {
+    metricNames: [WORKER_POOL_LAG_METRIC],
+    source: async (ns, metric, selector) => {
+      const items = await read(ns, metric, selector);
+      opts.onRead?.(ns, Number(items[0]?.value ?? Number.NaN));
+      return items;
+    },
+  });
+  return {
+    namespace,
+    pool,
+    topic,
+    partitions: opts.partitions,
+    lag,
+    api,
+    async scalePool(hpa) {
+      await client.create(Types.Deployment, workDeployment(namespace, pool));
+      await client.create(
+        Types.HorizontalPodAutoscaler,
+        lagHpa(namespace, pool, pool, { ...hpa, max: opts.partitions }),
+      );
+    },
+    replicas: async () =>
+      ((await client.get(Types.Deployment, namespace, pool)).spec as { replicas: number }).replicas,
+    async close() {
+      await api.close();
+      await lag.stop().catch(() => undefined);
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+      await client.delete(Types.Namespace, undefined, namespace);
+    },
+  };
 }
