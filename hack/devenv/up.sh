@@ -115,6 +115,8 @@ start kube-apiserver "$APISERVER_PORT" "$K8S_BIN/kube-apiserver" \
   --enable-aggregator-routing=true
 wait_for kube-apiserver 90 https_ok "https://127.0.0.1:$APISERVER_PORT/readyz"
 
+# Every default controller runs, the HPA's with a 5 s sync for tests, all with the admin
+# credentials (test/operator/external-metrics.test.ts checks the HPA ServiceAccount's RBAC by impersonation).
 start kube-controller-manager "$KCM_PORT" "$K8S_BIN/kube-controller-manager" \
   --kubeconfig="$KUBECONFIG_FILE" --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
   --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics \

@@ -39,6 +39,13 @@ describe('External Metrics API answers', () => {
     );
   });
 
+  it('OpenAPI documents are empty but valid (the aggregator merges them)', async () => {
+    const v2 = await answerRequest(api, 'GET', '/openapi/v2');
+    assert.equal(v2.status, 200);
+    assert.equal((v2.body as { swagger: string }).swagger, '2.0');
+    assert.deepEqual((await answerRequest(api, 'GET', '/openapi/v3')).body, { paths: {} });
+  });
+
   it("the pool's lag as an ExternalMetricValueList", async () => {
     const a = await answerRequest(api, 'GET', lag('team-a', 'engram.dev/workerpool=embed'));
     assert.equal(a.status, 200);

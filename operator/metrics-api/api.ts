@@ -65,6 +65,17 @@ export async function answerRequest(
       'MethodNotAllowed',
       `${method} is not supported: the External Metrics API is read-only (GET)`,
     );
+  // The aggregator merges every server's OpenAPI; an empty document spares it a retry loop of 404s.
+  if (path === '/openapi/v2')
+    return {
+      status: 200,
+      body: {
+        swagger: '2.0',
+        info: { title: 'engram external metrics', version: EXTERNAL_METRICS_VERSION },
+        paths: {},
+      },
+    };
+  if (path === '/openapi/v3') return { status: 200, body: { paths: {} } };
   if (path === '/apis')
     return { status: 200, body: { kind: 'APIGroupList', apiVersion: 'v1', groups: [apiGroup] } };
   if (path === `/apis/${EXTERNAL_METRICS_GROUP}`)

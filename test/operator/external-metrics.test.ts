@@ -2,12 +2,16 @@
 // read by the real controller-manager's HPA controller, which scales a Deployment on kwok nodes
 // on real Kafka consumer-group lag (produced with no consumer running, drained by committing).
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WORKER_POOL_LABEL, WORKER_POOL_LAG_METRIC } from '../../operator/api/external-metrics.ts';
+import type { KubeObject } from '../../operator/kube/client.ts';
 import { Types } from '../../operator/kube/resources.ts';
+import { createServingCert } from '../../operator/metrics-api/serving-cert.ts';
+import { ensureServingSecret } from '../../operator/metrics-api/serving-secret.ts';
 import { repoRoot, requireDevEnv } from '../support/devenv.ts';
 import {
   addLocalAddress,
@@ -253,6 +257,26 @@ describe('the operator process serves it (--external-metrics-bind-address): two 
     await removeLocalAddress(address);
     await deleteNamespace(env, ns);
     client.close();
+  });
+
+  it('the serving Secret: a certificate for other names is replaced, a current one kept', async () => {
+    const hosts = ['svc-a.team.svc'];
+    const stale = createServingCert(['someone-else.svc']);
+    await client.create(Types.Secret, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'xm-tls', namespace: ns },
+      type: 'kubernetes.io/tls',
+      data: {
+        'tls.crt': Buffer.from(stale.cert).toString('base64'),
+        'tls.key': Buffer.from(stale.key).toString('base64'),
+      },
+    } as KubeObject);
+    const renewed = await ensureServingSecret(client, ns, 'xm-tls', hosts);
+    assert.notEqual(renewed.cert, stale.cert);
+    assert.ok(new X509Certificate(renewed.cert).checkHost('svc-a.team.svc'));
+    const kept = await ensureServingSecret(client, ns, 'xm-tls', hosts);
+    assert.equal(kept.cert, renewed.cert);
   });
 
   it('both replicas start at once, agree on one Secret, put its CA in the APIService, and answer through the API server', async () => {
