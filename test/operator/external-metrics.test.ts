@@ -3,8 +3,9 @@
 // on real Kafka consumer-group lag (produced with no consumer running, drained by committing).
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WORKER_POOL_LABEL, WORKER_POOL_LAG_METRIC } from '../../operator/api/external-metrics.ts';
@@ -12,7 +13,7 @@ import type { KubeObject } from '../../operator/kube/client.ts';
 import { Types } from '../../operator/kube/resources.ts';
 import { createServingCert } from '../../operator/metrics-api/serving-cert.ts';
 import { ensureServingSecret } from '../../operator/metrics-api/serving-secret.ts';
-import { repoRoot, requireDevEnv } from '../support/devenv.ts';
+import { type DevEnv, repoRoot, requireDevEnv } from '../support/devenv.ts';
 import {
   addLocalAddress,
   apiServiceAvailable,
@@ -28,10 +29,20 @@ import {
   routeServiceTo,
   startLagScenario,
 } from '../support/external-metrics.ts';
-import { createNamespace, deleteNamespace, installCrds, kubeClient, kubectl } from '../support/kube.ts';
+import {
+  createNamespace,
+  deleteNamespace,
+  installCrds,
+  kubeClient,
+  kubectl,
+  operatorServiceAccountKubeconfig,
+} from '../support/kube.ts';
 import { freePort, type OperatorProcess, startOperator } from '../support/operator.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
 
+const METRICS_RBAC = join(repoRoot, 'config/rbac/external-metrics.yaml');
+/** The cluster-wide bindings of config/rbac/external-metrics.yaml go with the test. */
+const removeMetricsRbac = (env: DevEnv) => kubectl(env, 'delete', '--ignore-not-found', '-f', METRICS_RBAC);
 const PARTITIONS = 3;
 const TARGET_PER_REPLICA = 10;
 const SCALE_DOWN_PERIOD_S = 5;
@@ -57,19 +68,13 @@ describe('External Metrics API and lag autoscaling through the real API server a
       );
     world = await startLagScenario(env, client, { prefix: 'e2e-xm', partitions: PARTITIONS, pollMs: 250 });
     ({ namespace: ns, pool, api } = world);
-    await kubectl(env, 'apply', '--server-side', '-f', join(repoRoot, 'config/rbac/external-metrics.yaml'));
+    await kubectl(env, 'apply', '--server-side', '-f', METRICS_RBAC);
   });
 
   after(async () => {
     if (watching) clearInterval(watching);
     await world?.close();
-    await kubectl(
-      env,
-      'delete',
-      '--ignore-not-found',
-      '-f',
-      join(repoRoot, 'config/rbac/external-metrics.yaml'),
-    );
+    await removeMetricsRbac(env);
     client.close();
   });
 
@@ -243,9 +248,15 @@ describe('the operator process serves it (--external-metrics-bind-address): two 
   const address = metricsAddress(env);
   const ops: OperatorProcess[] = [];
 
+  const dir = mkdtempSync(join(tmpdir(), 'engram-xm-'));
+  let kubeconfig: string;
+
   before(async () => {
     await installCrds(env);
     await createNamespace(env, ns);
+    // The replicas run as the operator's ServiceAccount with exactly the shipped RBAC.
+    await kubectl(env, 'apply', '--server-side', '-f', join(repoRoot, 'config/rbac'));
+    kubeconfig = await operatorServiceAccountKubeconfig(env, dir);
     await addLocalAddress(address);
     await ensureMetricsNamespace(client);
     await applyShippedApiService(env);
@@ -256,7 +267,22 @@ describe('the operator process serves it (--external-metrics-bind-address): two 
     await removeRoute(client);
     await removeLocalAddress(address);
     await deleteNamespace(env, ns);
+    await removeMetricsRbac(env);
+    rmSync(dir, { recursive: true, force: true });
     client.close();
+  });
+
+  it('the shipped APIService and Service are valid (server-side dry run)', async () => {
+    const out = await kubectl(
+      env,
+      'apply',
+      '--server-side',
+      '--dry-run=server',
+      '-f',
+      join(repoRoot, 'config/external-metrics'),
+    );
+    assert.match(out, /apiservice.*v1beta1\.external\.metrics\.k8s\.io serverside-applied/);
+    assert.match(out, /service\/engram-operator-external-metrics serverside-applied/);
   });
 
   it('the serving Secret: a certificate for other names is replaced, a current one kept', async () => {
@@ -280,19 +306,32 @@ describe('the operator process serves it (--external-metrics-bind-address): two 
   });
 
   it('both replicas start at once, agree on one Secret, put its CA in the APIService, and answer through the API server', async () => {
-    const ports = [await freePort(), await freePort()];
+    const ports = [await freePort()];
+    while (ports.length < 2) {
+      const p = await freePort();
+      if (p !== ports[0]) ports.push(p);
+    }
     ops.push(
       ...(await Promise.all(
         ports.map((port) =>
-          startOperator(env, [
-            '--no-leader-elect',
-            '--namespaces',
-            ns,
-            `--external-metrics-bind-address=${address}:${port}`,
-          ]),
+          startOperator(
+            { ...env, KUBECONFIG: kubeconfig },
+            ['--no-leader-elect', '--namespaces', ns, `--external-metrics-bind-address=${address}:${port}`],
+            { waitReady: false },
+          ),
         ),
       )),
     );
+    // Two processes booting at once on a loaded machine: more time than startOperator's default.
+    for (const op of ops)
+      await eventually(
+        'operator ready',
+        async () => {
+          if (op.proc.exitCode !== null) throw new Error(`operator exited: ${op.logs.slice(-20).join('\n')}`);
+          return (await fetch(`http://127.0.0.1:${op.healthPort}/readyz`)).ok;
+        },
+        { timeoutMs: 90_000 },
+      );
     await routeServiceTo(client, address, ...ports);
     await apiServiceAvailable(client);
     const secret = await client.get(Types.Secret, METRICS_SERVICE.namespace, `${METRICS_SERVICE.name}-tls`);
@@ -317,6 +356,12 @@ describe('the operator process serves it (--external-metrics-bind-address): two 
       );
       assert.deepEqual(list.items, [], 'no reading of a pool is no item (the HPA holds its replicas)');
     }
+    for (const op of ops)
+      assert.equal(
+        await op.counter('engram_operator_kube_api_calls_total', { code: '403' }),
+        0,
+        'never forbidden',
+      );
     for (const op of ops)
       assert.ok(
         op.logs.some((l) => l.includes('serving the External Metrics API')),

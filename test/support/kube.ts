@@ -1,9 +1,9 @@
 /** Small Kubernetes helpers for tests: the operator's own REST client plus kubectl. */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { KubeClient, type KubeObject } from '../../operator/kube/client.ts';
 import { Types } from '../../operator/kube/resources.ts';
 import type { DevEnv } from './devenv.ts';
@@ -57,3 +57,26 @@ export interface TestCondition {
 /** A condition of an object's status, by type. */
 export const conditionOf = (obj: KubeObject | undefined, type: string): TestCondition | undefined =>
   (obj?.status as { conditions?: TestCondition[] } | undefined)?.conditions?.find((c) => c.type === type);
+
+/** A kubeconfig file in `dir` that authenticates as the operator's ServiceAccount (a fresh token). */
+export async function operatorServiceAccountKubeconfig(env: DevEnv, dir: string): Promise<string> {
+  const token = (
+    await kubectl(env, 'create', 'token', 'engram-operator', '-n', 'engram-system', '--duration=1h')
+  ).trim();
+  const admin = parseYaml(readFileSync(env.KUBECONFIG, 'utf8')) as {
+    clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
+  };
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: admin.clusters[0]!.cluster }],
+      users: [{ name: 'engram-operator', user: { token } }],
+      contexts: [{ name: 'c', context: { cluster: 'c', user: 'engram-operator' } }],
+      'current-context': 'c',
+    }),
+  );
+  return kubeconfig;
+}
