@@ -370,3 +370,28 @@ describe('the operator process serves it (--external-metrics-bind-address): two 
     assert.ok(!ops.some((op) => op.logs.join('\n').includes('BEGIN')), 'no key or certificate in a log line');
   });
 });
+
+describe('the operator with --external-metrics-bind-address but no APIService installed', () => {
+  const env = requireDevEnv();
+
+  it('exits at start with what to apply, instead of serving a group nobody routes to', async () => {
+    const client = kubeClient(env);
+    await client.delete(Types.APIService, undefined, 'v1beta1.external.metrics.k8s.io');
+    client.close();
+    const op = await startOperator(
+      env,
+      ['--no-leader-elect', '--namespaces', 'default', '--external-metrics-bind-address=127.0.0.1:0'],
+      {
+        waitReady: false,
+      },
+    );
+    const code = await eventually('the operator exiting', async () => op.proc.exitCode ?? undefined, {
+      timeoutMs: 60_000,
+    });
+    assert.equal(code, 1);
+    assert.match(
+      op.logs.join('\n'),
+      /APIService v1beta1\.external\.metrics\.k8s\.io is not installed: kubectl apply --server-side -f config\/external-metrics\//,
+    );
+  });
+});
