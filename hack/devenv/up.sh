@@ -112,7 +112,9 @@ start kube-apiserver "$APISERVER_PORT" "$K8S_BIN/kube-apiserver" \
   --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
   --requestheader-extra-headers-prefix=X-Remote-Extra- \
   --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
-  --enable-aggregator-routing=true
+  --enable-aggregator-routing=true \
+  --audit-policy-file="$DEVENV_ROOT/hack/devenv/audit-policy.yaml" --audit-log-path="$LOGS/audit.log" \
+  --audit-log-maxsize=100 --audit-log-maxbackup=1
 wait_for kube-apiserver 90 https_ok "https://127.0.0.1:$APISERVER_PORT/readyz"
 
 # Every default controller runs, the HPA's with a 5 s sync for tests, all with the admin
@@ -202,6 +204,7 @@ export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export KUBECTL=$K8S_BIN/kubectl
 export PATH=$K8S_BIN:\$PATH
 export ENGRAM_DEVENV_STATE=$STATE
+export KUBE_AUDIT_LOG=$LOGS/audit.log
 EOF
 mv "$STATE/env.tmp" "$STATE/env"
 log "local environment up in $(($(date +%s) - started_at))s: source $STATE/env"

@@ -35,7 +35,7 @@ import {
   installCrds,
   kubeClient,
   kubectl,
-  operatorServiceAccountKubeconfig,
+  serviceAccountKubeconfig,
 } from '../support/kube.ts';
 import { freePort, type OperatorProcess, startOperator } from '../support/operator.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
@@ -256,7 +256,7 @@ describe('the operator process serves it (--external-metrics-bind-address): two 
     await createNamespace(env, ns);
     // The replicas run as the operator's ServiceAccount with exactly the shipped RBAC.
     await kubectl(env, 'apply', '--server-side', '-f', join(repoRoot, 'config/rbac'));
-    kubeconfig = await operatorServiceAccountKubeconfig(env, dir);
+    kubeconfig = await serviceAccountKubeconfig(env, 'engram-system', 'engram-operator', dir);
     await addLocalAddress(address);
     await ensureMetricsNamespace(client);
     await applyShippedApiService(env);

@@ -14,7 +14,7 @@ import {
   installCrds,
   kubeClient,
   kubectl,
-  operatorServiceAccountKubeconfig,
+  serviceAccountKubeconfig,
 } from '../support/kube.ts';
 import { type OperatorProcess, startOperator } from '../support/operator.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
@@ -55,7 +55,7 @@ describe('the shipped RBAC and Deployment', () => {
   });
 
   it('reconciles and deletes a MemoryCluster with only the ClusterRole and leader-election Role', async () => {
-    const kubeconfig = await operatorServiceAccountKubeconfig(env, dir);
+    const kubeconfig = await serviceAccountKubeconfig(env, 'engram-system', 'engram-operator', dir);
     op = await startOperator({ ...env, KUBECONFIG: kubeconfig }, [
       '--namespaces',
       ns,

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { KubeClient, type KubeObject } from '../../operator/kube/client.ts';
 import { Types } from '../../operator/kube/resources.ts';
 import type { DevEnv } from './devenv.ts';
@@ -58,25 +58,33 @@ export interface TestCondition {
 export const conditionOf = (obj: KubeObject | undefined, type: string): TestCondition | undefined =>
   (obj?.status as { conditions?: TestCondition[] } | undefined)?.conditions?.find((c) => c.type === type);
 
-/** A kubeconfig file in `dir` that authenticates as the operator's ServiceAccount (a fresh token). */
-export async function operatorServiceAccountKubeconfig(env: DevEnv, dir: string): Promise<string> {
+/**
+ * Writes a kubeconfig that authenticates as a ServiceAccount (a fresh token, one hour) to the
+ * local API server, so a process runs with exactly that account's RBAC; returns its path.
+ */
+export async function serviceAccountKubeconfig(
+  env: DevEnv,
+  namespace: string,
+  serviceAccount: string,
+  dir: string,
+): Promise<string> {
   const token = (
-    await kubectl(env, 'create', 'token', 'engram-operator', '-n', 'engram-system', '--duration=1h')
+    await kubectl(env, 'create', 'token', serviceAccount, '-n', namespace, '--duration=1h')
   ).trim();
-  const admin = parseYaml(readFileSync(env.KUBECONFIG, 'utf8')) as {
+  const admin = parse(readFileSync(env.KUBECONFIG, 'utf8')) as {
     clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
   };
-  const kubeconfig = join(dir, 'kubeconfig');
+  const file = join(dir, `kubeconfig-${namespace}-${serviceAccount}`);
   writeFileSync(
-    kubeconfig,
+    file,
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
       clusters: [{ name: 'c', cluster: admin.clusters[0]!.cluster }],
-      users: [{ name: 'engram-operator', user: { token } }],
-      contexts: [{ name: 'c', context: { cluster: 'c', user: 'engram-operator' } }],
+      users: [{ name: serviceAccount, user: { token } }],
+      contexts: [{ name: 'c', context: { cluster: 'c', user: serviceAccount } }],
       'current-context': 'c',
     }),
   );
-  return kubeconfig;
+  return file;
 }
