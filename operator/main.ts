@@ -11,6 +11,7 @@ import { KubeClient } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { leaderElectionTiming } from './kube/leader-election.ts';
 import { registerMemoryClusterController } from './memorycluster/controller.ts';
+import { registerTenantMemoryController } from './tenantmemory/controller.ts';
 
 const VERSION = '0.1.0';
 
@@ -186,6 +187,16 @@ program
       operatorNamespace,
       inCluster,
       ...(opts.managedKafkaAddress ? { managedKafkaAddressOverride: opts.managedKafkaAddress } : {}),
+      managedStoreAddresses: {
+        ...(opts.managedNeo4jAddress ? { neo4j: opts.managedNeo4jAddress } : {}),
+        ...(opts.managedRedisAddress ? { redis: opts.managedRedisAddress } : {}),
+      },
+    });
+    registerTenantMemoryController(manager, {
+      events,
+      log,
+      pollIntervalMs,
+      inCluster,
       managedStoreAddresses: {
         ...(opts.managedNeo4jAddress ? { neo4j: opts.managedNeo4jAddress } : {}),
         ...(opts.managedRedisAddress ? { redis: opts.managedRedisAddress } : {}),
