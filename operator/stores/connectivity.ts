@@ -28,7 +28,7 @@ export function redisClient(uri: string, creds: StoreCredentials | undefined, db
   return new Redis(uri, {
     lazyConnect: true,
     connectTimeout: 5_000,
-    commandTimeout: 8_000,
+    commandTimeout: 5_000,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
     enableReadyCheck: false,
