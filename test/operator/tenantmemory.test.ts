@@ -291,10 +291,16 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
 
   it('a resync of unchanged tenants makes zero writes', async () => {
     const before = await writeCalls(op);
+    const logsBefore = op.logs.length;
     // Several resyncs (3s) and polls (2s) of both tenants, both clusters and the gateway files.
     await ready('gamma');
     await new Promise((r) => setTimeout(r, 6_000));
     assert.equal(await writeCalls(op), before, 'no write at rest');
+    // Nor in the stores: the ACL user and the indexes are compared first and were found equal.
+    const storeWrites = op.logs
+      .slice(logsBefore)
+      .filter((l) => /tenant Redis user written|tenant graph schema created/.test(l));
+    assert.deepEqual(storeWrites, [], 'no ACL SETUSER, no CREATE INDEX at rest');
   });
 
   it('a running gateway accepts a new tenant and drops a deleted one without a restart', async () => {
