@@ -261,24 +261,7 @@ export class TenantMemoryReconciler implements Controller {
   ): Promise<ReconcileResult> {
     const ns = tm.metadata.namespace ?? 'default';
     const owner = cluster ? this.owners(ns, cluster.metadata.name).get(tm.spec.tenantId) : undefined;
-    const skip = annotationEnabled(tm.metadata.annotations, ANNOTATIONS.skipTenantPurge)
-      ? {
-          reason: 'TenantPurgeSkipped',
-          note: `${ANNOTATIONS.skipTenantPurge} is "true": the tenant data is kept`,
-        }
-      : tm.spec.deletionPolicy !== 'Delete'
-        ? { reason: 'TenantDataRetained', note: 'deletionPolicy is Retain: the tenant data is kept' }
-        : !cluster
-          ? {
-              reason: 'TenantPurgeSkipped',
-              note: `MemoryCluster ${tm.spec.clusterRef.name} is gone, so its stores are unknown: the tenant data may remain in them`,
-            }
-          : owner !== tm.metadata.name
-            ? {
-                reason: 'TenantPurgeSkipped',
-                note: `tenantId ${tm.spec.tenantId} belongs to TenantMemory ${owner}: its data is not purged`,
-              }
-            : undefined;
+    const skip = purgeSkip(tm, cluster, owner);
     return runFinalizer({
       client: this.#o.client,
       events: this.#o.events,
@@ -314,4 +297,30 @@ export class TenantMemoryReconciler implements Controller {
       note: `purged tenant ${tenantId}: ${count(keys)} Redis keys, ${count(nodes)} graph nodes, its Redis user and Secret ${credentialsSecretName(tm)}`,
     };
   }
+}
+
+/** Why a tenant's purge is skipped (kept on purpose, or moot), or undefined to purge (pure). */
+export function purgeSkip(
+  tm: TenantMemory,
+  cluster: MemoryCluster | undefined,
+  tenantIdOwner: string | undefined,
+): { reason: string; note: string } | undefined {
+  const skipped = (note: string) => ({ reason: 'TenantPurgeSkipped', note });
+  if (annotationEnabled(tm.metadata.annotations, ANNOTATIONS.skipTenantPurge))
+    return skipped(`${ANNOTATIONS.skipTenantPurge} is "true": the tenant data is kept`);
+  if (tm.spec.deletionPolicy !== 'Delete')
+    return { reason: 'TenantDataRetained', note: 'deletionPolicy is Retain: the tenant data is kept' };
+  if (!cluster)
+    return skipped(
+      `MemoryCluster ${tm.spec.clusterRef.name} is gone, so its stores are unknown: the tenant data may remain in them`,
+    );
+  if (cluster.metadata.deletionTimestamp && cluster.spec.redis.managed && cluster.spec.neo4j.managed)
+    return skipped(
+      `MemoryCluster ${cluster.metadata.name} is being deleted with its managed stores and their volumes: nothing to purge`,
+    );
+  if (tenantIdOwner !== tm.metadata.name)
+    return skipped(
+      `tenantId ${tm.spec.tenantId} belongs to TenantMemory ${tenantIdOwner}: its data is not purged`,
+    );
+  return undefined;
 }
