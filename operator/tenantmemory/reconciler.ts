@@ -58,7 +58,7 @@ export interface TenantMemoryReconcilerOptions {
   status: StatusWriter;
   /** host:port of a managed store as the operator reaches it, undefined when it cannot. */
   managedAddress(cluster: MemoryCluster, component: StoreComponent): string | undefined;
-  /** Usage is counted at most this often; a ready tenant is re-checked at this period. */
+  /** Usage is counted at most this often; a tenant not ready yet is retried at most this late. */
   pollIntervalMs: number;
 }
 
@@ -136,7 +136,9 @@ export class TenantMemoryReconciler implements Controller {
     const status = computeTenantStatus(previous, observation, new Date());
     await this.#o.status.write(raw, status);
     const ready = findCondition(status.conditions, CONDITION_TYPES.ready)?.status === 'True';
-    return { requeueAfterMs: ready ? this.#o.pollIntervalMs : Math.min(this.#o.pollIntervalMs, 10_000) };
+    // A ready tenant is checked again at the resync period (every check reads Secrets and opens store
+    // connections: at a thousand tenants, polling would flood the API server); others retry soon.
+    return ready ? {} : { requeueAfterMs: Math.min(this.#o.pollIntervalMs, 10_000) };
   }
 
   private cluster(tm: TenantMemory): MemoryCluster | undefined {
