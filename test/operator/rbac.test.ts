@@ -48,7 +48,7 @@ describe('the shipped RBAC and Deployment', () => {
     });
   });
 
-  it('reconciles and deletes a MemoryCluster with only the ClusterRole and leader-election Role', async () => {
+  it('reconciles and deletes a MemoryCluster and a TenantMemory with only the ClusterRole and leader-election Role', async () => {
     const token = (
       await kubectl(env, 'create', 'token', 'engram-operator', '-n', 'engram-system', '--duration=1h')
     ).trim();
@@ -96,6 +96,25 @@ describe('the shipped RBAC and Deployment', () => {
         mc.status as { conditions?: Array<{ type: string; status: string }> } | undefined
       )?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     });
+    // A tenant: its credentials Secret, the cluster's gateway files, its finalizer and status.
+    await client.apply(Types.TenantMemory, {
+      apiVersion: 'engram.dev/v1alpha1',
+      kind: 'TenantMemory',
+      metadata: { name: 'rbac-t', namespace: ns, annotations: { 'engram.dev/skip-tenant-purge': 'true' } },
+      spec: { clusterRef: { name: 'rbac' }, tenantId: 'rbac-t', deletionPolicy: 'Delete' },
+    });
+    await eventually('tenant credentials and gateway files', async () => {
+      const files = await client.getOrUndefined(Types.Secret, ns, 'rbac-gateway-tenants');
+      return (
+        !!(await client.getOrUndefined(Types.Secret, ns, 'rbac-t-credentials')) &&
+        'rbac-t' in ((files?.data ?? {}) as object)
+      );
+    });
+    await client.delete(Types.TenantMemory, ns, 'rbac-t');
+    await eventually(
+      'tenant deleted through its finalizer',
+      async () => !(await client.getOrUndefined(Types.TenantMemory, ns, 'rbac-t')),
+    );
     await client.delete(Types.MemoryCluster, ns, 'rbac');
     await eventually(
       'deleted through the finalizer',
