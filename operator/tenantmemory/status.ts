@@ -76,7 +76,7 @@ export function computeTenantStatus(
           type: C.reconciling,
           status: 'False',
           reason: ready.status === 'True' ? 'Ready' : 'Failed',
-          message: '',
+          message: ready.status === 'True' ? 'nothing left to do' : ready.message,
         },
   ];
   return {
