@@ -47,6 +47,7 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
   const prefix = `engram.${ns}`;
   const cluster = uniqueName('tmc');
   const proxied = uniqueName('tmp');
+  const perDatabase = uniqueName('tmd');
   const tenant = (s: string) => `${ns}-${s}`;
   const admin = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   const graph = neo4j.driver(env.NEO4J_URI, neo4j.auth.basic(env.NEO4J_USER, env.NEO4J_PASSWORD));
@@ -54,7 +55,7 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
   let proxy: TcpProxy;
   let gateway: TestGateway | undefined;
 
-  const mc = (name: string, redisUri: string): KubeObject => ({
+  const mc = (name: string, redisUri: string, neo4jExtra: Record<string, unknown> = {}): KubeObject => ({
     apiVersion: 'engram.dev/v1alpha1',
     kind: 'MemoryCluster',
     metadata: { name, namespace: ns },
@@ -64,7 +65,7 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
         replicationFactor: 1,
         external: { bootstrapServers: env.KAFKA_BROKERS.split(',') },
       },
-      neo4j: { external: { uri: env.NEO4J_URI, credentialsSecretRef: { name: 'neo4j' } } },
+      neo4j: { ...neo4jExtra, external: { uri: env.NEO4J_URI, credentialsSecretRef: { name: 'neo4j' } } },
       redis: { external: { uri: redisUri } },
     },
   });
@@ -159,6 +160,7 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
       retention: { halfLife: '24h', archiveAfter: '48h', deleteAfter: '96h' },
     }),
     tm('beta', { clusterRef: { name: cluster }, tenantId: tenant('b') }),
+    tm('delta', { clusterRef: { name: perDatabase }, tenantId: tenant('d') }),
     tm(
       'gamma',
       { clusterRef: { name: proxied }, tenantId: tenant('c'), deletionPolicy: 'Delete' },
@@ -189,6 +191,7 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
     } as KubeObject);
     await client.apply(Types.MemoryCluster, mc(cluster, env.REDIS_URL));
     await client.apply(Types.MemoryCluster, mc(proxied, proxy.url('redis')));
+    await client.apply(Types.MemoryCluster, mc(perDatabase, env.REDIS_URL, { tenantIsolation: 'Database' }));
     // Every tenant at once, and the gateway meanwhile: the cases below then overlap their waits.
     for (const t of tenants) await client.apply(Types.TenantMemory, t);
     gateway = await startGateway(env, { keys: {} });
@@ -198,7 +201,7 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
     await gateway?.stop();
     await op?.stop();
     for (const t of ['a', 'b', 'c', 'd'].map(tenant)) {
-      for (const c of [cluster, proxied]) {
+      for (const c of [cluster, proxied, perDatabase]) {
         const keys = await admin.keys(`${tenantRedisPrefix(c, t)}*`);
         if (keys.length) await admin.del(...keys);
         await admin.call('ACL', 'DELUSER', tenantRedisUser(c, t));
@@ -221,6 +224,16 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
     assert.equal(conditionOf(t, 'Ready')?.status, 'False');
     assert.match(conditionOf(t, 'Ready')!.message, /MemoryCluster nope not found.*fix spec.clusterRef.name/);
     await client.delete(Types.TenantMemory, ns, 'orphan');
+  });
+
+  it('detects Neo4j Community under tenantIsolation Database and says what to do', async () => {
+    const t = await eventually('delta reported', async () => {
+      const d = await getTm('delta');
+      return conditionOf(d, 'GraphStoreReady')?.status === 'False' ? d : undefined;
+    });
+    assert.equal(conditionOf(t, 'GraphStoreReady')?.reason, 'EnterpriseRequired');
+    assert.match(conditionOf(t, 'Ready')!.message, /needs Enterprise/);
+    assert.equal(conditionOf(t, 'CacheReady')?.status, 'True', 'the Redis side does not wait for the graph');
   });
 
   it("gives the tenant a Redis user that reaches only the tenant's prefix", async () => {
