@@ -193,6 +193,8 @@ program
       },
     });
     registerTenantMemoryController(manager, {
+      kafka,
+      ...(opts.managedKafkaAddress ? { managedKafkaAddressOverride: opts.managedKafkaAddress } : {}),
       events,
       log,
       pollIntervalMs,

@@ -112,6 +112,7 @@ export const TENANT_MEMORY_CONDITIONS = [
   CONDITION_TYPES.credentialsReady,
   CONDITION_TYPES.cacheReady,
   CONDITION_TYPES.graphStoreReady,
+  CONDITION_TYPES.topicsReady,
   CONDITION_TYPES.reconciling,
   CONDITION_TYPES.stalled,
 ] as const;

@@ -10,6 +10,7 @@ import type { Logger } from '../controller/logger.ts';
 import { CLUSTER_REF_INDEX, clusterRefOf, type Manager, toControllingOwner } from '../controller/manager.ts';
 import { SecretReader } from '../controller/secrets.ts';
 import { StatusWriter } from '../controller/status-writer.ts';
+import type { TopicAdminPool } from '../kafka/topic-admin.ts';
 import type { KubeObject } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { Types } from '../kube/resources.ts';
@@ -23,6 +24,8 @@ import { TenantMemoryReconciler } from './reconciler.ts';
 const keyOf = (o: KubeObject) => `${o.metadata.namespace}/${o.metadata.name}`;
 
 export interface TenantMemoryControllerDeps {
+  kafka: TopicAdminPool;
+  managedKafkaAddressOverride?: string;
   events: EventRecorder;
   log: Logger;
   pollIntervalMs: number;
@@ -52,6 +55,10 @@ export function registerTenantMemoryController(
     secrets,
     credentials: new TenantCredentials({ client, secrets, secretsMeta, events: deps.events }),
     status: new StatusWriter(client, deps.events, Types.TenantMemory),
+    kafka: deps.kafka,
+    ...(deps.managedKafkaAddressOverride
+      ? { managedKafkaAddressOverride: deps.managedKafkaAddressOverride }
+      : {}),
     managedAddress: (cluster: MemoryCluster, component: StoreComponent) =>
       deps.managedStoreAddresses?.[component] ??
       (deps.inCluster ? managedServiceAddress(cluster, component) : undefined),

@@ -22,14 +22,17 @@ import {
 } from '../controller/manager.ts';
 import type { SecretReader } from '../controller/secrets.ts';
 import type { StatusWriter } from '../controller/status-writer.ts';
+import type { TopicAdminPool } from '../kafka/topic-admin.ts';
 import type { KubeClient, KubeObject } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { splitKey, Types } from '../kube/resources.ts';
+import { kafkaConnection } from '../memorycluster/topics.ts';
 import { type StoreAccess, type StoreComponent, storeAccess } from '../stores/access.ts';
 import type { TenantCredentials } from './credentials.ts';
 import { credentialsSecretName } from './desired/credentials.ts';
 import { tenantIdOwners } from './desired/gateway.ts';
 import { desiredAclUser } from './desired/redis.ts';
+import { tenantTopics } from './desired/topics.ts';
 import {
   ensureTenantGraph,
   type Isolation,
@@ -56,6 +59,9 @@ export interface TenantMemoryReconcilerOptions {
   secrets: SecretReader;
   credentials: TenantCredentials;
   status: StatusWriter;
+  kafka: TopicAdminPool;
+  /** Address of managed Kafka for an operator outside the cluster (local environments). */
+  managedKafkaAddressOverride?: string;
   /** host:port of a managed store as the operator reaches it, undefined when it cannot. */
   managedAddress(cluster: MemoryCluster, component: StoreComponent): string | undefined;
   /** Usage is counted at most this often; a tenant not ready yet is retried at most this late. */
@@ -70,12 +76,24 @@ const failed = (err: unknown, reason: string): PartHealth => ({
   ...(err instanceof UserError ? { stalled: false } : {}),
 });
 
+/** One reconcile's inputs and the observation it fills. */
+interface TenantStep {
+  key: string;
+  tm: TenantMemory;
+  cluster: MemoryCluster;
+  raw: KubeObject;
+  o: TenantObservation;
+  previous: TenantMemoryStatus | undefined;
+}
+
 export class TenantMemoryReconciler implements Controller {
   readonly name = 'tenantmemory';
   readonly primary: Cache;
   readonly #o: TenantMemoryReconcilerOptions;
   /** When each tenant's usage was last counted (ms since epoch). */
   readonly #countedAt = new Map<string, number>();
+  /** Topics claimed by this process, by tenant key. */
+  readonly #claims = new Map<string, Set<string>>();
 
   constructor(o: TenantMemoryReconcilerOptions) {
     this.#o = o;
@@ -87,6 +105,7 @@ export class TenantMemoryReconciler implements Controller {
     const cached = this.#o.tenants.get(namespace, name);
     if (!cached) {
       this.#countedAt.delete(key);
+      this.#claims.delete(key);
       return {};
     }
     const raw = structuredClone(cached);
@@ -127,12 +146,11 @@ export class TenantMemoryReconciler implements Controller {
       cache: { status: 'Unknown', reason: 'WaitingForCluster', message: 'not checked' },
       graph: { status: 'Unknown', reason: 'WaitingForCluster', message: 'not checked' },
       ...(previous?.usage ? { usage: previous.usage } : {}),
-      notes: tm.spec.dedicatedTopics
-        ? ['dedicatedTopics is not implemented yet: the tenant shares the cluster topics, keyed by tenant']
-        : [],
+      ...(previous?.topics ? { topics: previous.topics } : {}),
+      notes: [],
     };
     if (cluster && observation.cluster.status === 'True')
-      await this.provision(key, tm, cluster, raw, observation, previous);
+      await this.provision({ key, tm, cluster, raw, o: observation, previous });
     const status = computeTenantStatus(previous, observation, new Date());
     await this.#o.status.write(raw, status);
     const ready = findCondition(status.conditions, CONDITION_TYPES.ready)?.status === 'True';
@@ -188,14 +206,8 @@ export class TenantMemoryReconciler implements Controller {
   }
 
   /** Credentials, the Redis user and the graph schema; fills the observation. */
-  private async provision(
-    key: string,
-    tm: TenantMemory,
-    cluster: MemoryCluster,
-    raw: KubeObject,
-    o: TenantObservation,
-    previous: TenantMemoryStatus | undefined,
-  ): Promise<void> {
+  private async provision(step: TenantStep): Promise<void> {
+    const { key, tm, cluster, raw, o, previous } = step;
     const clusterName = cluster.metadata.name;
     const tenantId = tm.spec.tenantId;
     let secrets: { apiKey: string; redisPassword: string };
@@ -248,7 +260,63 @@ export class TenantMemoryReconciler implements Controller {
         .catch((err) => {
           o.graph = failed(err, 'Unreachable');
         }),
+      tm.spec.dedicatedTopics || previous?.topics?.length ? this.topics(step) : Promise.resolve(),
     ]);
+  }
+
+  /**
+   * The tenant's own topics: claimed in status BEFORE they are created, so a topic that exists
+   * without a claim is someone else's (reported, never taken) and deletion removes only ours.
+   */
+  private async topics(step: TenantStep): Promise<void> {
+    const { key, tm, cluster, raw, o, previous } = step;
+    // Claims of this process count too: the cache can lag behind our own status writes.
+    const claimed = new Set([...(previous?.topics ?? []), ...(this.#claims.get(key) ?? [])]);
+    o.topics = [...claimed];
+    if (!tm.spec.dedicatedTopics) {
+      o.topicsHealth = ok(
+        'Kept',
+        `dedicatedTopics is off: the tenant's topics ${o.topics.join(', ')} are kept (deleted with the tenant under deletionPolicy Delete)`,
+      );
+      return;
+    }
+    try {
+      const shapes = tenantTopics(cluster, tm.spec.tenantId);
+      const admin = this.#o.kafka.forCluster(
+        `tenant:${key}`,
+        await kafkaConnection(cluster, this.#o.secrets, this.#o.managedKafkaAddressOverride),
+      );
+      const existing = await admin.describe(
+        shapes.map((t) => t.name),
+        new Map(),
+      );
+      const foreign = shapes.filter((t) => existing.has(t.name) && !claimed.has(t.name)).map((t) => t.name);
+      if (foreign.length) {
+        o.topicsHealth = {
+          status: 'False',
+          reason: 'TopicConflict',
+          message: `topics ${foreign.join(', ')} exist and were not created for this tenant: delete them or turn dedicatedTopics off`,
+          stalled: true,
+        };
+        return;
+      }
+      const missing = shapes.filter((t) => !existing.has(t.name));
+      if (missing.length) {
+        if (shapes.some((t) => !claimed.has(t.name))) {
+          for (const t of shapes) claimed.add(t.name);
+          this.#claims.set(key, new Set(claimed));
+          const claim: TenantMemoryStatus = { ...previous, topics: [...claimed] };
+          await this.#o.status.write(raw, claim);
+        }
+        // From here on the claim stands, even if the create fails (it may have created some).
+        o.topics = [...claimed];
+        await admin.create(missing);
+        this.#o.log.info('tenant topics created', { tenantmemory: key, topics: missing.map((t) => t.name) });
+      }
+      o.topicsHealth = ok('TopicsReady', `the tenant has its own ${shapes.length} topics`);
+    } catch (err) {
+      o.topicsHealth = failed(err, 'KafkaUnreachable');
+    }
   }
 
   private access(cluster: MemoryCluster, component: StoreComponent): Promise<StoreAccess> {
@@ -282,13 +350,24 @@ export class TenantMemoryReconciler implements Controller {
     const clusterName = cluster.metadata.name;
     const isolation = (cluster.spec.neo4j.tenantIsolation ??
       DEFAULT_MANAGED_NEO4J.tenantIsolation) as Isolation;
-    const [keys, nodes] = await Promise.allSettled([
+    const key = `${tm.metadata.namespace}/${tm.metadata.name}`;
+    const topics = [...new Set([...(tm.status?.topics ?? []), ...(this.#claims.get(key) ?? [])])];
+    const owner = `tenant:${key}`;
+    const [keys, nodes, dropped] = await Promise.allSettled([
       this.access(cluster, 'redis').then((a) =>
         purgeTenantRedis(a, clusterName, tenantId, tenantRedisUser(clusterName, tenantId)),
       ),
       this.access(cluster, 'neo4j').then((a) => purgeTenantGraph(a, isolation, tenantId)),
+      topics.length
+        ? kafkaConnection(cluster, this.#o.secrets, this.#o.managedKafkaAddressOverride).then((conn) =>
+            this.#o.kafka
+              .forCluster(owner, conn)
+              .delete(topics)
+              .finally(() => this.#o.kafka.release(owner)),
+          )
+        : Promise.resolve(),
     ]);
-    const errors = [keys, nodes].flatMap((r) =>
+    const errors = [keys, nodes, dropped].flatMap((r) =>
       r.status === 'rejected' ? [(r.reason as Error).message] : [],
     );
     if (errors.length) throw new Error(errors.join('; '));
@@ -296,7 +375,7 @@ export class TenantMemoryReconciler implements Controller {
     const count = (r: PromiseSettledResult<number>) => (r.status === 'fulfilled' ? r.value : 0);
     return {
       reason: 'TenantPurged',
-      note: `purged tenant ${tenantId}: ${count(keys)} Redis keys, ${count(nodes)} graph nodes, its Redis user and Secret ${credentialsSecretName(tm)}`,
+      note: `purged tenant ${tenantId}: ${count(keys)} Redis keys, ${count(nodes)} graph nodes, ${topics.length} topics, its Redis user and Secret ${credentialsSecretName(tm)}`,
     };
   }
 }

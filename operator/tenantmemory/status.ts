@@ -22,6 +22,9 @@ export interface TenantObservation {
   redisUser?: string;
   redisKeyPrefix?: string;
   neo4jDatabase?: string;
+  /** The tenant's own topics (claimed in status), and their health when it has or had some. */
+  topics?: string[];
+  topicsHealth?: PartHealth;
   usage?: TenantMemoryStatus['usage'];
   /** What the tenant asked for and does not get yet (said in Ready's message, not a failure). */
   notes: string[];
@@ -45,6 +48,7 @@ export function computeTenantStatus(
     [C.credentialsReady, o.credentials],
     [C.cacheReady, o.cluster.status === 'True' ? o.cache : NOT_CHECKED],
     [C.graphStoreReady, o.cluster.status === 'True' ? o.graph : NOT_CHECKED],
+    ...(o.topicsHealth ? ([[C.topicsReady, o.topicsHealth]] as Array<[string, PartHealth]>) : []),
   ];
   const worst = parts.reduce((a, b) => (rank[b[1].status] < rank[a[1].status] ? b : a));
   const stalled = parts.find(([, p]) => p.stalled);
@@ -91,6 +95,7 @@ export function computeTenantStatus(
     ...(o.redisUser ? { redisUser: o.redisUser } : {}),
     ...(o.redisKeyPrefix ? { redisKeyPrefix: o.redisKeyPrefix } : {}),
     ...(o.neo4jDatabase ? { neo4jDatabase: o.neo4jDatabase } : {}),
+    ...(o.topics?.length ? { topics: o.topics } : {}),
     ...(o.usage ? { usage: o.usage } : {}),
   };
 }

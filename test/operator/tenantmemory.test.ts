@@ -25,7 +25,7 @@ import { requireDevEnv } from '../support/devenv.ts';
 import { conditionOf, createNamespace, deleteNamespace, installCrds, kubeClient } from '../support/kube.ts';
 import { type OperatorProcess, startOperator } from '../support/operator.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import { deleteTopicsWithPrefix } from '../support/topics.ts';
+import { deleteTopicsWithPrefix, topicsWithPrefix } from '../support/topics.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
 
 const env = requireDevEnv();
@@ -36,6 +36,11 @@ const writeCalls = (op: OperatorProcess) =>
   op.counter('engram_operator_kube_api_calls_total', {
     verb: /^(apply|apply-status|create|patch|patch-status|update|delete)$/,
     resource: /^(?!leases$|events$).*/,
+  });
+
+const kafkaWrites = (op: OperatorProcess) =>
+  op.counter('engram_operator_kafka_admin_calls_total', {
+    verb: /^(createTopics|createPartitions|incrementalAlterConfigs|deleteTopics)$/,
   });
 
 const decode = (data: unknown, key: string) =>
@@ -161,6 +166,12 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
     }),
     tm('beta', { clusterRef: { name: cluster }, tenantId: tenant('b') }),
     tm('delta', { clusterRef: { name: perDatabase }, tenantId: tenant('d') }),
+    tm('epsilon', {
+      clusterRef: { name: cluster },
+      tenantId: tenant('e'),
+      dedicatedTopics: true,
+      deletionPolicy: 'Delete',
+    }),
     tm(
       'gamma',
       { clusterRef: { name: proxied }, tenantId: tenant('c'), deletionPolicy: 'Delete' },
@@ -200,7 +211,7 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
   after(async () => {
     await gateway?.stop();
     await op?.stop();
-    for (const t of ['a', 'b', 'c', 'd'].map(tenant)) {
+    for (const t of ['a', 'b', 'c', 'd', 'e'].map(tenant)) {
       for (const c of [cluster, proxied, perDatabase]) {
         const keys = await admin.keys(`${tenantRedisPrefix(c, t)}*`);
         if (keys.length) await admin.del(...keys);
@@ -303,12 +314,15 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
   });
 
   it('a resync of unchanged tenants makes zero writes', async () => {
+    await ready('epsilon');
     const before = await writeCalls(op);
+    const kafkaBefore = await kafkaWrites(op);
     const logsBefore = op.logs.length;
     // Several resyncs (3s) and polls (2s) of both tenants, both clusters and the gateway files.
     await ready('gamma');
     await new Promise((r) => setTimeout(r, 6_000));
     assert.equal(await writeCalls(op), before, 'no write at rest');
+    assert.equal(await kafkaWrites(op), kafkaBefore, 'no topic created or deleted at rest');
     // Nor in the stores: the ACL user and the indexes are compared first and were found equal.
     const storeWrites = op.logs
       .slice(logsBefore)
@@ -361,6 +375,35 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
     assert.equal(await keysOf(cluster, b), 3);
     assert.equal(await nodesOf(b), 4);
     assert.notEqual(await aclUser(tenantRedisUser(cluster, b)), null);
+  });
+
+  it('dedicated topics: created on the broker and claimed in status, deleted with the tenant', async () => {
+    const e = tenant('e');
+    const t = await ready('epsilon');
+    const tenantPrefix = `${prefix}.${cluster}.tenant.${e}`;
+    const topics = (t.status as { topics?: string[] }).topics ?? [];
+    assert.equal(topics.length, 7);
+    assert.ok(
+      topics.every((n) => n.startsWith(tenantPrefix)),
+      `${topics}`,
+    );
+    assert.equal(conditionOf(t, 'TopicsReady')?.status, 'True');
+    const onBroker = await topicsWithPrefix(env, tenantPrefix);
+    assert.deepEqual([...onBroker.keys()].sort(), [...topics].sort());
+    assert.equal(
+      onBroker.get(`${tenantPrefix}.ingest.raw`),
+      (await topicsWithPrefix(env, `${prefix}.${cluster}`)).get(`${prefix}.${cluster}.ingest.raw`),
+      'same partitions as the cluster topic',
+    );
+    await client.delete(Types.TenantMemory, ns, 'epsilon');
+    await gone('epsilon');
+    await eventually(
+      'tenant topics deleted',
+      async () => (await topicsWithPrefix(env, tenantPrefix)).size === 0,
+      {
+        timeoutMs: 20_000,
+      },
+    );
   });
 
   it('an unreachable store never holds deletion past the finalizer timeout', async () => {
