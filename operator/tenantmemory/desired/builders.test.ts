@@ -10,6 +10,7 @@ import {
   tenantQuota,
 } from './gateway.ts';
 import { aclSetUserRules, aclUserDrift, desiredAclUser, parseAclGetUser } from './redis.ts';
+import { tenantTopics } from './topics.ts';
 
 const tm = (name: string, tenantId: string, created: string, spec: Partial<TenantMemory['spec']> = {}) =>
   ({
@@ -107,5 +108,18 @@ describe('gateway tenant files', () => {
       one.metadata.annotations?.[CONTENT_DIGEST_ANNOTATION],
     );
     assert.equal(one.metadata.ownerReferences?.[0]?.controller, false);
+  });
+});
+
+describe('tenant topics', () => {
+  it("are the cluster's topics under <prefix>.tenant.<tenantId>, same shape", () => {
+    const mc = {
+      metadata: { name: 'prod', namespace: 'ns' },
+      spec: { kafka: { topicPrefix: 'engram.prod', topics: { 'ingest.raw': { partitions: 12 } } } },
+    } as unknown as MemoryCluster;
+    const topics = tenantTopics(mc, 'acme');
+    assert.equal(topics.length, 7);
+    assert.ok(topics.every((t) => t.name.startsWith('engram.prod.tenant.acme.')));
+    assert.equal(topics.find((t) => t.name === 'engram.prod.tenant.acme.ingest.raw')?.partitions, 12);
   });
 });
