@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 /** engram-operator: the command line. `engram-operator run --help` lists every flag. */
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -12,6 +12,7 @@ import { EventRecorder } from './kube/events.ts';
 import { leaderElectionTiming } from './kube/leader-election.ts';
 import { registerMemoryClusterController } from './memorycluster/controller.ts';
 import { registerTenantMemoryController } from './tenantmemory/controller.ts';
+import { registerWorkerPoolController } from './workerpool/controller.ts';
 
 const VERSION = '0.1.0';
 
@@ -90,6 +91,11 @@ program
     'how often a ready cluster re-checks Kafka and external stores',
     '30s',
   )
+  .option(
+    '--lag-poll-interval <duration>',
+    "how often every WorkerPool's consumer-group lag is measured (the HPA metric, status.lag, the gauge)",
+    '10s',
+  )
   .addOption(
     new Option('--log-level <level>', 'log level')
       .choices(['debug', 'info', 'warn', 'error'])
@@ -113,6 +119,7 @@ program
     const leaseDurationMs = milliseconds('--lease-duration', opts.leaseDuration);
     const resyncPeriodMs = milliseconds('--resync-period', opts.resyncPeriod);
     const pollIntervalMs = milliseconds('--poll-interval', opts.pollInterval);
+    const lagPollIntervalMs = milliseconds('--lag-poll-interval', opts.lagPollInterval);
     const timing = {
       leaseDurationMs,
       ...(opts.renewDeadline
@@ -204,6 +211,14 @@ program
         ...(opts.managedRedisAddress ? { redis: opts.managedRedisAddress } : {}),
       },
     });
+    const workerPools = registerWorkerPoolController(manager, {
+      kafka,
+      events,
+      log,
+      metrics,
+      lagPollIntervalMs,
+      ...(opts.managedKafkaAddress ? { managedKafkaAddressOverride: opts.managedKafkaAddress } : {}),
+    });
     log.info('starting', {
       version: VERSION,
       namespaces: opts.namespaces || 'all',
@@ -211,7 +226,10 @@ program
       operatorNamespace,
     });
     await manager.start();
+    // Every replica measures lag once its caches synced: any of them may serve the metric.
+    workerPools.lag.start();
     const code = await manager.done;
+    await workerPools.lag.stop();
     await kafka.closeAll();
     log.info('stopped', { code });
     process.exit(code);

@@ -430,7 +430,10 @@ function claimedList(
     });
 }
 
-/** The Kafka connection of a cluster, credentials read from its Secrets (managed: its Service or the override). */
+/**
+ * The Kafka connection of a cluster, credentials read from its Secrets: the one way every
+ * controller reaches a cluster's brokers (so they share its admin client in the TopicAdminPool).
+ */
 export async function kafkaConnection(
   cluster: MemoryCluster,
   secrets: SecretReader,

@@ -2,14 +2,20 @@
 // token bound to those rules, reconciles and deletes a cluster, and is never refused (no 403).
 // The shipped Deployment (config/manager/) is applied too: its pods schedule and become Ready.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parse } from 'yaml';
 import { Types } from '../../operator/kube/resources.ts';
 import { repoRoot, requireDevEnv } from '../support/devenv.ts';
-import { createNamespace, deleteNamespace, installCrds, kubeClient, kubectl } from '../support/kube.ts';
+import {
+  createNamespace,
+  deleteNamespace,
+  installCrds,
+  kubeClient,
+  kubectl,
+  serviceAccountKubeconfig,
+} from '../support/kube.ts';
 import { type OperatorProcess, startOperator } from '../support/operator.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
 
@@ -49,24 +55,7 @@ describe('the shipped RBAC and Deployment', () => {
   });
 
   it('reconciles and deletes a MemoryCluster and a TenantMemory with only the ClusterRole and leader-election Role', async () => {
-    const token = (
-      await kubectl(env, 'create', 'token', 'engram-operator', '-n', 'engram-system', '--duration=1h')
-    ).trim();
-    const admin = parse(readFileSync(env.KUBECONFIG, 'utf8')) as {
-      clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
-    };
-    const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'c', cluster: admin.clusters[0]!.cluster }],
-        users: [{ name: 'engram-operator', user: { token } }],
-        contexts: [{ name: 'c', context: { cluster: 'c', user: 'engram-operator' } }],
-        'current-context': 'c',
-      }),
-    );
+    const kubeconfig = await serviceAccountKubeconfig(env, 'engram-system', 'engram-operator', dir);
     op = await startOperator({ ...env, KUBECONFIG: kubeconfig }, [
       '--namespaces',
       ns,
@@ -74,6 +63,8 @@ describe('the shipped RBAC and Deployment', () => {
       'engram-system',
       '--leader-election-id',
       `engram-operator-${ns}`,
+      '--lag-poll-interval',
+      '1s',
     ]);
     await client.apply(Types.MemoryCluster, {
       apiVersion: 'engram.dev/v1alpha1',
@@ -114,6 +105,26 @@ describe('the shipped RBAC and Deployment', () => {
     await eventually(
       'tenant deleted through its finalizer',
       async () => !(await client.getOrUndefined(Types.TenantMemory, ns, 'rbac-t')),
+    );
+    // A WorkerPool's children and its scale-to-zero step (the Deployment's /scale) under the same rules.
+    await client.apply(Types.WorkerPool, {
+      apiVersion: 'engram.dev/v1alpha1',
+      kind: 'WorkerPool',
+      metadata: { name: 'sleepy', namespace: ns },
+      spec: {
+        clusterRef: { name: 'rbac' },
+        role: 'ingest',
+        autoscaling: { minReplicas: 0, maxReplicas: 2, targetLagPerReplica: 10, scaleToZeroAfter: '10s' },
+      },
+    });
+    await eventually(
+      'the pool scaled to zero, its HPA in place',
+      async () => {
+        const d = await client.getOrUndefined(Types.Deployment, ns, 'sleepy');
+        const hpa = await client.getOrUndefined(Types.HorizontalPodAutoscaler, ns, 'sleepy');
+        return !!hpa && (d?.spec as { replicas?: number } | undefined)?.replicas === 0;
+      },
+      { timeoutMs: 40_000 },
     );
     await client.delete(Types.MemoryCluster, ns, 'rbac');
     await eventually(
