@@ -183,6 +183,15 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
     await installCrds(env);
     await createNamespace(env, ns);
     await admin.connect();
+    // First, while the broker is idle: a just-created topic may not be listed yet under load.
+    for (let attempt = 1; !gateway; attempt++) {
+      try {
+        gateway = await startGateway(env, { keys: {} });
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
     const [host, port] = env.REDIS_URL.replace('redis://', '').split(':');
     proxy = await startTcpProxy({ host: host!, port: Number(port) });
     op = await startOperator(env, [
@@ -203,9 +212,8 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
     await client.apply(Types.MemoryCluster, mc(cluster, env.REDIS_URL));
     await client.apply(Types.MemoryCluster, mc(proxied, proxy.url('redis')));
     await client.apply(Types.MemoryCluster, mc(perDatabase, env.REDIS_URL, { tenantIsolation: 'Database' }));
-    // Every tenant at once, and the gateway meanwhile: the cases below then overlap their waits.
+    // Every tenant at once: the cases below then overlap their waits.
     for (const t of tenants) await client.apply(Types.TenantMemory, t);
-    gateway = await startGateway(env, { keys: {} });
   });
 
   after(async () => {
