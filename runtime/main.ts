@@ -16,6 +16,8 @@ const IMPLEMENTED: Partial<Record<Role, () => Promise<{ start: StartRole }>>> = 
   gateway: () => import('./roles/gateway/role.ts'),
   ingest: () => import('./roles/ingest/role.ts'),
   embed: () => import('./roles/embed/role.ts'),
+  resolve: () => import('./roles/resolve/role.ts'),
+  query: () => import('./roles/query/role.ts'),
 };
 
 const DESCRIPTIONS: Record<Role, string> = {

@@ -60,6 +60,16 @@ export const METRICS = {
   inferenceTimeouts: 'engram_inference_timeouts_total',
   /** Wall time of one Neo4j write transaction. Labels: operation. */
   graphWriteDuration: 'engram_graph_write_duration_seconds',
+
+  // Resolve.
+  /** Entity names resolved. Labels: stage (exact|vector|confirmed|batch|new). */
+  entitiesResolved: 'engram_entities_resolved_total',
+  /** Relation statements written (created or replayed). No labels. */
+  relationsWritten: 'engram_relations_written_total',
+
+  // Query.
+  /** Wall time of one query, cache lookup included. Labels: cached (true|false). */
+  queryDuration: 'engram_query_duration_seconds',
 } as const;
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];
