@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Driver } from 'neo4j-driver';
+import neo4j, { type Driver } from 'neo4j-driver';
 import type { QuerySettings } from '../../contract/knowledge-config.ts';
 import { graphNames, redisKeys } from '../../contract/stores.ts';
 import type { Logger } from '../../observability/log.ts';
@@ -105,9 +105,10 @@ export class QueryEngine {
         index: graphNames.chunkVectorIndex(tenantId),
         tenantId,
         vector: Array.from(vector),
-        fetch,
-        keep: Math.min(fetch, topK * 2),
-        fanout: settings.fanout,
+        // Cypher's LIMIT takes integers only; a JS number travels as a float.
+        fetch: neo4j.int(fetch),
+        keep: neo4j.int(Math.min(fetch, topK * 2)),
+        fanout: neo4j.int(settings.fanout),
       },
       { database: this.#o.database, routing: 'READ' },
     );

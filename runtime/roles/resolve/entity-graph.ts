@@ -10,7 +10,7 @@
  * it. A functional type (works_at, ...) holds one target at a time: a statement of a new target
  * sets validTo on the earlier ones, never deletes them, whatever order statements arrive in.
  */
-import type { Driver } from 'neo4j-driver';
+import neo4j, { type Driver } from 'neo4j-driver';
 import type { WriteSlots } from '../../adapters/neo4j-write-slots.ts';
 import {
   entityNameVectorIndexStatement,
@@ -177,7 +177,7 @@ export class EntityGraph {
     const { records } = await this.#driver.executeQuery(
       NEAREST_ENTITIES,
       {
-        k,
+        k: neo4j.int(k),
         rows: items.map(({ name, vector }) => ({
           tenantId: name.tenantId,
           key: name.key,
