@@ -40,13 +40,13 @@ export const DEFAULT_FUNCTIONAL_RELATIONS = [
 export const RESOLVE_VARS = {
   matchThreshold: v(
     'ENGRAM_RESOLVE_MATCH_THRESHOLD',
-    unit.default(0.93),
-    'set the entity-name cosine similarity (0-1) at or above which a new name is an existing entity, e.g. 0.93',
+    unit.default(0.92),
+    'set the entity-name cosine similarity (0-1) at or above which a new name is an existing entity, e.g. 0.92',
   ),
   greyThreshold: v(
     'ENGRAM_RESOLVE_GREY_THRESHOLD',
-    unit.default(0.85),
-    'set the cosine similarity (0-1, at most ENGRAM_RESOLVE_MATCH_THRESHOLD) from which a match is asked of the confirmer, e.g. 0.85',
+    unit.default(0.8),
+    'set the cosine similarity (0-1, at most ENGRAM_RESOLVE_MATCH_THRESHOLD) from which a match is asked of the confirmer, e.g. 0.8',
   ),
   candidates: v(
     'ENGRAM_RESOLVE_CANDIDATES',

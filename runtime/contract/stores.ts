@@ -86,6 +86,9 @@ export const graphNames = {
   entityNameVectorIndex: (tenantId: string) => `engram_entity_name_${tenantIdent(tenantId)}`,
   /** One Entity per (tenantId, key): `key` is the normalised name (runtime/roles/resolve). */
   entityKeyConstraint: 'engram_entity_key',
+  entityAliasKeyConstraint: 'engram_entity_alias_key',
+  /** One resolution lock node per tenant (runtime/roles/resolve/entity-graph.ts). */
+  entityLockConstraint: 'engram_entity_resolution_lock',
 };
 
 /** Global constraints the embed role ensures at start (idempotent). */
@@ -93,6 +96,8 @@ export const GRAPH_SCHEMA_STATEMENTS: readonly string[] = [
   `CREATE CONSTRAINT ${graphNames.chunkIdConstraint} IF NOT EXISTS FOR (c:Chunk) REQUIRE c.chunkId IS UNIQUE`,
   `CREATE CONSTRAINT ${graphNames.documentKeyConstraint} IF NOT EXISTS FOR (d:Document) REQUIRE d.documentKey IS UNIQUE`,
   `CREATE CONSTRAINT ${graphNames.entityKeyConstraint} IF NOT EXISTS FOR (e:Entity) REQUIRE (e.tenantId, e.key) IS UNIQUE`,
+  `CREATE CONSTRAINT ${graphNames.entityAliasKeyConstraint} IF NOT EXISTS FOR (a:EntityAlias) REQUIRE (a.tenantId, a.key) IS UNIQUE`,
+  `CREATE CONSTRAINT ${graphNames.entityLockConstraint} IF NOT EXISTS FOR (l:EntityResolutionLock) REQUIRE l.tenantId IS UNIQUE`,
 ];
 
 /** The tenant's chunk vector index (idempotent); dimensions come from the embedding model. */

@@ -131,7 +131,10 @@ describe('knowledge: corpus -> resolve -> query (child processes)', () => {
       spawnRuntime('embed', common),
       spawnRuntime('query', common),
     );
-    resolveProc = spawnRuntime('resolve', common);
+    resolveProc = spawnRuntime('resolve', {
+      ...common,
+      ENGRAM_LOG_LEVEL: process.env['KNOWLEDGE_TEST_LOGS'] ? 'debug' : 'info',
+    });
     procs.push(resolveProc);
     await Promise.all(procs.map((p) => p.waitForLog('running', 60_000)));
 
@@ -188,31 +191,63 @@ describe('knowledge: corpus -> resolve -> query (child processes)', () => {
     rmSync(keysDir, { recursive: true, force: true });
   });
 
+  /** The entity a spelling resolved to (its own key, or the entity it is an alias of). */
+  const resolvedKeys = async (tenant: string, names: string[]) => {
+    const { records } = await driver.executeQuery(
+      `UNWIND $keys AS key
+       OPTIONAL MATCH (e:Entity {tenantId: $tenant, key: key})
+       OPTIONAL MATCH (:EntityAlias {tenantId: $tenant, key: key})-[:ALIAS_OF]->(a:Entity)
+       RETURN key, collect(DISTINCT e.key) + collect(DISTINCT a.key) AS hits`,
+      { tenant, keys: names.map(entityKey) },
+    );
+    return new Map(records.map((r) => [r.get('key') as string, r.get('hits') as string[]]));
+  };
+
   it('holds each recurring entity once per tenant, with its relations; contradicted facts are closed, not deleted', async () => {
     for (const tenant of tenants) {
       const expected = corpus.entities.filter((e) => e.tenant === tenant);
       const { records } = await driver.executeQuery(
-        'MATCH (e:Entity {tenantId: $tenant}) RETURN e.key AS key, e.type AS type, e.importance AS importance, labels(e) AS labels',
+        'MATCH (e:Entity {tenantId: $tenant}) RETURN e.key AS key, e.importance AS importance, labels(e) AS labels',
         { tenant },
       );
-      const byKey = new Map<string, number>();
-      for (const r of records) byKey.set(r.get('key'), (byKey.get(r.get('key')) ?? 0) + 1);
-      for (const e of expected) assert.equal(byKey.get(entityKey(e.name)), 1, `${tenant}: entity ${e.name}`);
       assert.equal(
         records.length,
         expected.length,
-        `${tenant}: no entity beyond the corpus's (${[...byKey.keys()].join(', ')})`,
+        `${tenant}: one entity per recurring name (${records.map((r) => r.get('key')).join(', ')})`,
       );
       for (const r of records) {
         assert.ok((r.get('importance') as number) >= 1, 'every entity was mentioned');
         assert.ok((r.get('labels') as string[]).some((l) => l.startsWith('Tenant_')));
       }
+      // Every spelling in the tenant's documents (suffixes, capitals, titles, near spellings) and
+      // every canonical name reaches exactly one entity, and canonical names reach distinct ones.
+      const spellings = new Map<string, string>();
+      for (const d of corpus.documents.filter((x) => x.tenant === tenant))
+        for (const e of d.entities) spellings.set(entityKey(e.name), e.name);
+      const hits = await resolvedKeys(tenant, [...spellings.values(), ...expected.map((e) => e.name)]);
+      for (const [key, found] of hits)
+        assert.equal(found.length, 1, `${tenant}: "${key}" names one entity (${found})`);
+      const canonical = new Set(expected.map((e) => hits.get(entityKey(e.name))![0]));
+      assert.equal(canonical.size, expected.length, `${tenant}: distinct names are distinct entities`);
     }
+    const near = await resolvedKeys(tenants[0]!, ['Juniper Food', 'Juniper Foods']);
+    assert.deepEqual(
+      near.get('juniper food'),
+      near.get('juniper foods'),
+      'a near spelling joined its entity',
+    );
+
     for (const f of corpus.facts) {
+      const ends = await resolvedKeys(f.tenant, [f.source, f.target]);
       const { records } = await driver.executeQuery(
         `MATCH (s:Entity {tenantId: $tenant, key: $s})-[r:RELATES {type: $type}]->(o:Entity {tenantId: $tenant, key: $o})
          RETURN r.validTo AS validTo`,
-        { tenant: f.tenant, s: entityKey(f.source), o: entityKey(f.target), type: f.type },
+        {
+          tenant: f.tenant,
+          s: ends.get(entityKey(f.source))![0],
+          o: ends.get(entityKey(f.target))![0],
+          type: f.type,
+        },
       );
       const label = `${f.tenant}: ${f.source} ${f.type} ${f.target}`;
       assert.ok(records.length >= 1, `${label} is present`);
@@ -222,6 +257,42 @@ describe('knowledge: corpus -> resolve -> query (child processes)', () => {
     }
     const closed = corpus.facts.filter((f) => !f.current).length;
     assert.ok(closed >= 8, 'the corpus contradicts some facts');
+  });
+
+  it('resolves a later near spelling through the entity-name vector index, creating nothing', async () => {
+    const tenant = tenants[0]!;
+    const before = await entityCount(tenant);
+    const producer = await t.producer();
+    const doc = corpus.documents.find((d) => d.tenant === tenant)!;
+    const committed = await committedTotal(t.admin, `${t.prefix}.resolve`, t.topic('graph.resolve'));
+    await producer.send({
+      topic: t.topic('graph.resolve'),
+      messages: [
+        {
+          key: `${tenant}/${doc.id}`,
+          value: JSON.stringify({
+            tenantId: tenant,
+            documentId: doc.id,
+            chunkId: chunkId(tenant, doc.id, 0),
+            entities: [{ name: 'Silverline Banking', type: 'organization' }],
+            relations: [],
+            extractedAt: doc.extractedAt,
+          }),
+        },
+      ],
+    });
+    await eventually(
+      'resolve took the message',
+      async () =>
+        (await committedTotal(t.admin, `${t.prefix}.resolve`, t.topic('graph.resolve'))) > committed,
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    assert.equal(await entityCount(tenant), before);
+    const hits = await resolvedKeys(tenant, ['Silverline Banking']);
+    assert.deepEqual(hits.get('silverline banking'), ['silverline bank']);
+    const port = (await resolveProc.waitForLog('starting'))['metricsPort'] as number;
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, /engram_entities_resolved_total\{stage="vector"\} [1-9]/);
   });
 
   it("returns the stating chunk in the top 5 for >= 90% of the questions, and never another tenant's data", async () => {
@@ -286,13 +357,14 @@ describe('knowledge: corpus -> resolve -> query (child processes)', () => {
 
   it('replaying every extraction changes nothing', async () => {
     const before = await graphCounts();
+    const committed = await committedTotal(t.admin, `${t.prefix}.resolve`, t.topic('graph.resolve'));
     const producer = await t.producer();
     await producer.send({ topic: t.topic('graph.resolve'), messages: extractions });
     await eventually(
       'resolve caught up with the replay',
       async () =>
         (await committedTotal(t.admin, `${t.prefix}.resolve`, t.topic('graph.resolve'))) >=
-        extractions.length * 2,
+        committed + extractions.length,
       { timeoutMs: 60_000, intervalMs: 250 },
     );
     assert.deepEqual(await graphCounts(), before);

@@ -9,8 +9,12 @@
  * tenantId}]->(:Entity), one per statement (source, type, target, chunk), so a replay MERGEs onto
  * it. A functional type (works_at, ...) holds one target at a time: a statement of a new target
  * sets validTo on the earlier ones, never deletes them, whatever order statements arrive in.
+ *
+ * A group resolves and writes in one transaction that first locks its tenants' lock nodes (in
+ * tenant order), so concurrent groups of one tenant resolve one after the other and each sees
+ * the entities the previous one created.
  */
-import neo4j, { type Driver } from 'neo4j-driver';
+import neo4j, { type Driver, type ManagedTransaction } from 'neo4j-driver';
 import type { WriteSlots } from '../../adapters/neo4j-write-slots.ts';
 import {
   entityNameVectorIndexStatement,
@@ -18,6 +22,14 @@ import {
   graphNames,
 } from '../../contract/stores.ts';
 import type { BatchMentions, Candidate, NameToResolve } from './resolution.ts';
+
+// Serialises resolution per tenant across every resolve process: two groups creating the same new
+// name (or near spellings of it) at once would each miss the other's uncommitted entity.
+const LOCK_TENANTS = `
+UNWIND $rows AS row
+MERGE (l:EntityResolutionLock {tenantId: row.tenantId})
+SET l:$(row.tenantLabel), l.lockedAt = timestamp()
+`;
 
 const LOOKUP_KEYS = `
 UNWIND $rows AS row
@@ -115,6 +127,23 @@ export interface ResolvedWrite {
   aliases: { tenantId: string; key: string; name: string; entityKey: string; score: number; stage: string }[];
 }
 
+export interface WriteCounts {
+  entities: number;
+  mentions: number;
+  relations: number;
+}
+
+/** What resolution reads and writes inside its transaction. */
+export interface EntityReads {
+  /** Stage 1: (tenantId, key) -> the entity key it names (itself, or the entity it is an alias of). */
+  lookupKeys(names: readonly NameToResolve[]): Promise<Map<string, string>>;
+  /** Stage 2: each name's nearest entities of its tenant (cosine), through the tenant's vector index. */
+  nearest(
+    items: readonly { name: NameToResolve; vector: Float32Array }[],
+    k: number,
+  ): Promise<Map<string, Candidate[]>>;
+}
+
 export class EntityGraph {
   readonly #driver: Driver;
   readonly #o: EntityGraphOptions;
@@ -153,74 +182,50 @@ export class EntityGraph {
     this.#indexed.add(tenantId);
   }
 
-  /** Stage 1: (tenantId, key) -> the entity key it names (itself, or the entity it is an alias of). */
-  async lookupKeys(names: readonly NameToResolve[]): Promise<Map<string, string>> {
-    if (names.length === 0) return new Map();
-    const { records } = await this.#driver.executeQuery(
-      LOOKUP_KEYS,
-      { rows: names.map((n) => ({ tenantId: n.tenantId, key: n.key })) },
-      { database: this.#o.database, routing: 'READ' },
-    );
-    return new Map(
-      records.map((r) => [`${r.get('tenantId')}\u0000${r.get('key')}`, r.get('entityKey') as string]),
-    );
-  }
-
-  /** Stage 2: each name's nearest entities of its tenant, through the tenant's vector index. */
-  async nearest(
-    items: readonly { name: NameToResolve; vector: Float32Array }[],
-    k: number,
-  ): Promise<Map<string, Candidate[]>> {
-    const out = new Map<string, Candidate[]>();
-    if (items.length === 0) return out;
-    for (const tenantId of new Set(items.map((i) => i.name.tenantId))) await this.ensureTenantIndex(tenantId);
-    const { records } = await this.#driver.executeQuery(
-      NEAREST_ENTITIES,
-      {
-        k: neo4j.int(k),
-        rows: items.map(({ name, vector }) => ({
-          tenantId: name.tenantId,
-          key: name.key,
-          index: graphNames.entityNameVectorIndex(name.tenantId),
-          vector: Array.from(vector),
-        })),
-      },
-      { database: this.#o.database, routing: 'READ' },
-    );
-    for (const r of records) {
-      const tenantKey = `${r.get('tenantId')}\u0000${r.get('key')}`;
-      const list = out.get(tenantKey) ?? [];
-      list.push({
-        key: r.get('candidateKey'),
-        name: r.get('name'),
-        type: r.get('type'),
-        score: r.get('score'),
-      });
-      out.set(tenantKey, list);
-    }
-    return out;
-  }
-
-  /** One transaction: entities, aliases, mentions, relations, then the validity of functional facts. */
-  async write({
-    batch,
-    vectors,
-    aliases,
-  }: ResolvedWrite): Promise<{ entities: number; mentions: number; relations: number }> {
-    for (const tenantId of new Set(batch.names.map((n) => n.tenantId)))
-      await this.ensureTenantIndex(tenantId);
-    const labels = (tenantId: string) => ({
-      tenantLabel: graphNames.tenantLabel(tenantId),
-      entityLabel: graphNames.entityLabel(tenantId),
+  /**
+   * Runs `resolve` and commits the write it returns in one transaction holding the tenants' locks.
+   * executeWrite re-runs the whole function on a transient failure (a deadlock included), which
+   * is safe: resolution reads again and every write is a MERGE.
+   */
+  async resolveAndWrite(
+    tenantIds: readonly string[],
+    resolve: (reads: EntityReads) => Promise<ResolvedWrite>,
+  ): Promise<WriteCounts> {
+    const tenants = [...new Set(tenantIds)].sort();
+    for (const tenantId of tenants) await this.ensureTenantIndex(tenantId);
+    return this.#slots.run(async () => {
+      const session = this.#driver.session({ database: this.#o.database, defaultAccessMode: 'WRITE' });
+      try {
+        return await session.executeWrite(
+          async (tx) => {
+            await tx.run(LOCK_TENANTS, {
+              rows: tenants.map((tenantId) => ({ tenantId, tenantLabel: graphNames.tenantLabel(tenantId) })),
+            });
+            const write = await resolve({
+              lookupKeys: (names) => lookupKeys(tx, names),
+              nearest: (items, k) => nearest(tx, items, k),
+            });
+            return this.#write(tx, write);
+          },
+          { timeout: this.#o.transactionTimeoutMs },
+        );
+      } finally {
+        await session.close();
+      }
     });
-    const entityRows = batch.names.map((n) => ({
-      ...n,
-      description: n.description ?? null,
-      ...labels(n.tenantId),
-      vector: vectors.has(`${n.tenantId}\u0000${n.key}`)
-        ? Array.from(vectors.get(`${n.tenantId}\u0000${n.key}`)!)
-        : null,
-    }));
+  }
+
+  async #write(tx: ManagedTransaction, { batch, vectors, aliases }: ResolvedWrite): Promise<WriteCounts> {
+    const entityRows = batch.names.map((n) => {
+      const vector = vectors.get(`${n.tenantId}\u0000${n.key}`);
+      return {
+        ...n,
+        description: n.description ?? null,
+        tenantLabel: graphNames.tenantLabel(n.tenantId),
+        entityLabel: graphNames.entityLabel(n.tenantId),
+        vector: vector ? Array.from(vector) : null,
+      };
+    });
     const functional = new Set(this.#o.functionalRelations);
     const pairs = new Map<string, { tenantId: string; sourceKey: string; type: string }>();
     for (const r of batch.relations)
@@ -230,34 +235,65 @@ export class EntityGraph {
           sourceKey: r.sourceKey,
           type: r.type,
         });
-    return this.#slots.run(async () => {
-      const session = this.#driver.session({ database: this.#o.database, defaultAccessMode: 'WRITE' });
-      try {
-        // executeWrite retries transient failures (deadlocks included) within maxTransactionRetryTime.
-        return await session.executeWrite(
-          async (tx) => {
-            await tx.run(MERGE_ENTITIES, { rows: entityRows });
-            if (aliases.length > 0)
-              await tx.run(MERGE_ALIASES, {
-                rows: aliases.map((a) => ({ ...a, tenantLabel: graphNames.tenantLabel(a.tenantId) })),
-              });
-            const m = await tx.run(MERGE_MENTIONS, {
-              rows: batch.mentions.map((x) => ({ ...x, tenantLabel: graphNames.tenantLabel(x.tenantId) })),
-              importancePerMention: this.#o.importancePerMention,
-            });
-            const r = await tx.run(MERGE_RELATIONS, { rows: batch.relations });
-            if (pairs.size > 0) await tx.run(CLOSE_SUPERSEDED, { rows: [...pairs.values()] });
-            return {
-              entities: entityRows.length,
-              mentions: Number(m.records[0]?.get('mentions') ?? 0),
-              relations: Number(r.records[0]?.get('relations') ?? 0),
-            };
-          },
-          { timeout: this.#o.transactionTimeoutMs },
-        );
-      } finally {
-        await session.close();
-      }
+    await tx.run(MERGE_ENTITIES, { rows: entityRows });
+    if (aliases.length > 0)
+      await tx.run(MERGE_ALIASES, {
+        rows: aliases.map((a) => ({ ...a, tenantLabel: graphNames.tenantLabel(a.tenantId) })),
+      });
+    const m = await tx.run(MERGE_MENTIONS, {
+      rows: batch.mentions.map((x) => ({ ...x, tenantLabel: graphNames.tenantLabel(x.tenantId) })),
+      importancePerMention: this.#o.importancePerMention,
     });
+    const r = await tx.run(MERGE_RELATIONS, { rows: batch.relations });
+    if (pairs.size > 0) await tx.run(CLOSE_SUPERSEDED, { rows: [...pairs.values()] });
+    return {
+      entities: entityRows.length,
+      mentions: Number(m.records[0]?.get('mentions') ?? 0),
+      relations: Number(r.records[0]?.get('relations') ?? 0),
+    };
   }
+}
+
+async function lookupKeys(
+  tx: ManagedTransaction,
+  names: readonly NameToResolve[],
+): Promise<Map<string, string>> {
+  if (names.length === 0) return new Map();
+  const { records } = await tx.run(LOOKUP_KEYS, {
+    rows: names.map((n) => ({ tenantId: n.tenantId, key: n.key })),
+  });
+  return new Map(
+    records.map((r) => [`${r.get('tenantId')}\u0000${r.get('key')}`, r.get('entityKey') as string]),
+  );
+}
+
+async function nearest(
+  tx: ManagedTransaction,
+  items: readonly { name: NameToResolve; vector: Float32Array }[],
+  k: number,
+): Promise<Map<string, Candidate[]>> {
+  const out = new Map<string, Candidate[]>();
+  if (items.length === 0) return out;
+  const { records } = await tx.run(NEAREST_ENTITIES, {
+    k: neo4j.int(k),
+    rows: items.map(({ name, vector }) => ({
+      tenantId: name.tenantId,
+      key: name.key,
+      index: graphNames.entityNameVectorIndex(name.tenantId),
+      vector: Array.from(vector),
+    })),
+  });
+  for (const r of records) {
+    const id = `${r.get('tenantId')}\u0000${r.get('key')}`;
+    const list = out.get(id) ?? [];
+    // The index reports cosine as (1 + cos) / 2; thresholds are cosines.
+    list.push({
+      key: r.get('candidateKey'),
+      name: r.get('name'),
+      type: r.get('type'),
+      score: 2 * (r.get('score') as number) - 1,
+    });
+    out.set(id, list);
+  }
+  return out;
 }

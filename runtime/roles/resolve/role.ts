@@ -13,6 +13,7 @@ import { requireSection } from '../../contract/config.ts';
 import { parseResolveSettings, type ResolveSettings } from '../../contract/knowledge-config.ts';
 import { METRICS } from '../../contract/metrics.ts';
 import type { Embedder } from '../../embed/embedder.ts';
+import type { Logger } from '../../observability/log.ts';
 import { type ChunkExtraction, chunkExtractionSchema } from '../../pipeline/graph-messages.ts';
 import { decodeJson } from '../../pipeline/messages.ts';
 import { bumpTenantGenerations } from '../../pipeline/tenant-generation.ts';
@@ -20,7 +21,7 @@ import { runConsumingRole } from '../../worker/consuming-role.ts';
 import type { Processor } from '../../worker/worker.ts';
 import type { RoleContext, RunningRole } from '../context.ts';
 import { ThreadedEmbedder } from '../embed/inference-thread.ts';
-import { EntityGraph, type ResolvedWrite } from './entity-graph.ts';
+import { EntityGraph, type EntityReads, type ResolvedWrite } from './entity-graph.ts';
 import {
   applyResolution,
   collectMentions,
@@ -32,22 +33,24 @@ import {
 } from './resolution.ts';
 
 export interface ResolveProcessorOptions {
-  graph: Pick<EntityGraph, 'lookupKeys' | 'nearest' | 'write'>;
+  graph: Pick<EntityGraph, 'resolveAndWrite'>;
   embedder: Pick<Embedder, 'embed'>;
   settings: ResolveSettings;
   /** Increments the tenants' generations once their write committed. */
   bumpGenerations: (tenantIds: string[]) => Promise<void>;
   registry: Registry;
+  log?: Logger;
   confirmer?: EntityMatchConfirmer;
 }
 
 /** The cascade for one group of extractions, ending in the write it commits. */
 export async function resolveBatch(
   extractions: readonly ChunkExtraction[],
-  options: Omit<ResolveProcessorOptions, 'registry' | 'bumpGenerations'>,
+  graph: EntityReads,
+  options: Pick<ResolveProcessorOptions, 'embedder' | 'settings' | 'confirmer'>,
   count: (stage: string, n?: number) => void = () => undefined,
 ): Promise<ResolvedWrite> {
-  const { graph, embedder, settings, confirmer } = options;
+  const { embedder, settings, confirmer } = options;
   const batch = collectMentions(extractions);
   const known = await graph.lookupKeys(batch.names);
   const resolved = new Map<string, string>();
@@ -59,7 +62,8 @@ export async function resolveBatch(
     else if (hit !== n.key) resolved.set(id, hit);
   }
   count('exact', batch.names.length - unknown.length);
-  const vectors = unknown.length > 0 ? await embedder.embed(unknown.map((n) => n.name)) : [];
+  // The key, not the spelling: "Juniper Foods Ltd" and "Juniper Food" compare without the suffix noise.
+  const vectors = unknown.length > 0 ? await embedder.embed(unknown.map((n) => n.key)) : [];
   const items = unknown.map((name, i) => ({ name, vector: vectors[i]! }));
   const candidates = await graph.nearest(items, settings.candidates);
   const aliases: ResolvedWrite['aliases'] = [];
@@ -108,11 +112,26 @@ export function resolveProcessor(options: ResolveProcessorOptions): Processor<Ch
   return {
     decode: (message) => decodeJson(chunkExtractionSchema, message.value),
     async process(items) {
+      const started = performance.now();
       const extractions = items.map((i) => i.value);
-      const write = await resolveBatch(extractions, options, (stage, n = 1) =>
-        resolvedNames.inc({ stage }, n),
+      // Counted once per commit: a re-run of the transaction after a deadlock recounts nothing.
+      let stages = new Map<string, number>();
+      const result = await options.graph.resolveAndWrite(
+        extractions.map((x) => x.tenantId),
+        (reads) => {
+          stages = new Map();
+          return resolveBatch(extractions, reads, options, (stage, n = 1) =>
+            stages.set(stage, (stages.get(stage) ?? 0) + n),
+          );
+        },
       );
-      const result = await options.graph.write(write);
+      for (const [stage, n] of stages) resolvedNames.inc({ stage }, n);
+      options.log?.debug('group resolved', {
+        extractions: extractions.length,
+        stages: Object.fromEntries(stages),
+        ...result,
+        ms: Math.round(performance.now() - started),
+      });
       relations.inc(result.relations);
       await options.bumpGenerations(extractions.map((x) => x.tenantId));
     },
@@ -153,6 +172,7 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
       settings,
       bumpGenerations: (tenantIds) => bumpTenantGenerations(redis, config.cluster, tenantIds),
       registry: ctx.metrics.registry,
+      log,
     }),
     close: async () => {
       await embedder.close();
