@@ -70,6 +70,16 @@ export interface QueryEngineOptions {
   now?: () => number;
   /** Observes each answer's wall time (cached or not). */
   observe?: (seconds: number, cached: boolean) => void;
+  /** Where one uncached answer's time went, in ms (for profiles: bench/runtime/query-latency.ts). */
+  onPhases?: (phases: QueryPhases) => void;
+}
+
+export interface QueryPhases {
+  cacheRead: number;
+  embed: number;
+  search: number;
+  rank: number;
+  cacheWrite: number;
 }
 
 export class QueryEngine {
@@ -91,13 +101,22 @@ export class QueryEngine {
     const hash = createHash('sha256')
       .update(JSON.stringify([text, topK, settings.hops, settings.fanout]))
       .digest('hex');
+    let mark = started;
+    const lap = () => {
+      const now = performance.now();
+      const ms = now - mark;
+      mark = now;
+      return ms;
+    };
     const generation = await tenantGeneration(this.#redis, this.#o.cluster, tenantId);
     const cacheKey = redisKeys.queryResult(this.#o.cluster, tenantId, generation, hash);
     if (settings.cacheTtlSeconds > 0) {
       const hit = await this.#cacheGet(cacheKey);
       if (hit) return this.#done({ ...hit, cached: true }, started);
     }
+    const cacheRead = lap();
     const vector = await this.#questions.embed(tenantId, text);
+    const embed = lap();
     const fetch = Math.min(topK * settings.overfetch, 1000);
     const { records } = await this.#driver.executeQuery(
       settings.hops === 2 ? TWO_HOPS : ONE_HOP,
@@ -120,6 +139,7 @@ export class QueryEngine {
       timestamp: r.get('timestamp') ?? null,
       entities: r.get('entities'),
     }));
+    const search = lap();
     const now = (this.#o.now ?? Date.now)();
     const answer: QueryAnswer = {
       tenantId,
@@ -130,10 +150,12 @@ export class QueryEngine {
       tookMs: 0,
       ...rank(candidates, topK, settings, now),
     };
+    const rankMs = lap();
     if (settings.cacheTtlSeconds > 0)
       await this.#redis
         .set(cacheKey, JSON.stringify(answer), 'EX', settings.cacheTtlSeconds)
         .catch((err) => this.#o.log.warn('query cache write failed; answering uncached', { error: err }));
+    this.#o.onPhases?.({ cacheRead, embed, search, rank: rankMs, cacheWrite: lap() });
     return this.#done(answer, started);
   }
 

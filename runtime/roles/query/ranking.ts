@@ -130,9 +130,10 @@ export function rank(
     }
   }
   const byScore = <T extends { score: number }>(a: T, b: T) => b.score - a.score;
+  // At most 2 x topK entities and facts: an answer stays small enough to cache and send fast.
   return {
     chunks: chunks.map((c) => c.ranked),
-    entities: [...entities.values()].sort(byScore),
-    facts: [...facts.values()].sort(byScore),
+    entities: [...entities.values()].sort(byScore).slice(0, 2 * topK),
+    facts: [...facts.values()].sort(byScore).slice(0, 2 * topK),
   };
 }
