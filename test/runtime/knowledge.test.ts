@@ -344,6 +344,23 @@ describe('knowledge: corpus -> resolve -> query (child processes)', () => {
     const stating = chunkId(q.tenant, q.documentId, q.chunkIndex);
     assert.ok(first.chunks.some((c) => c.chunkId === stating));
 
+    // A new document of the tenant, once embed wrote it, invalidates the cached answer.
+    const generation = await redis.get(redisKeys.generation(cluster, q.tenant));
+    const res = await fetch(`${base}/v1/tenants/${q.tenant}/documents`, {
+      method: 'POST',
+      headers: headers(q.tenant),
+      body: JSON.stringify({ id: 'late-news', content: 'A late memo about the quarterly budget review.' }),
+    });
+    assert.equal(res.status, 202);
+    await eventually(
+      'embed bumped the generation',
+      async () => (await redis.get(redisKeys.generation(cluster, q.tenant))) !== generation,
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    const afterWrite = await ask(q.tenant, q.text, 5);
+    assert.equal(afterWrite.cached, false, 'a tenant write invalidates its cached answers');
+    assert.equal((await ask(tenants[1]!, q.text, 5)).chunks.length, 5);
+
     // As evolve does: archive the chunk, then bump the tenant's generation.
     await driver.executeQuery('MATCH (c:Chunk {chunkId: $id}) SET c.archived = true', { id: stating });
     await redis.incr(redisKeys.generation(cluster, q.tenant));
