@@ -237,23 +237,36 @@ describe('knowledge: corpus -> resolve -> query (child processes)', () => {
       'a near spelling joined its entity',
     );
 
-    for (const f of corpus.facts) {
-      const ends = await resolvedKeys(f.tenant, [f.source, f.target]);
-      const { records } = await driver.executeQuery(
-        `MATCH (s:Entity {tenantId: $tenant, key: $s})-[r:RELATES {type: $type}]->(o:Entity {tenantId: $tenant, key: $o})
-         RETURN r.validTo AS validTo`,
-        {
+    // Every fact in one query: its two ends through keys or aliases, then its statements' validTo.
+    const { records: statements } = await driver.executeQuery(
+      `UNWIND $facts AS f
+       CALL (f) {
+         OPTIONAL MATCH (s:Entity {tenantId: f.tenant, key: f.s})
+         OPTIONAL MATCH (:EntityAlias {tenantId: f.tenant, key: f.s})-[:ALIAS_OF]->(sa:Entity)
+         OPTIONAL MATCH (o:Entity {tenantId: f.tenant, key: f.o})
+         OPTIONAL MATCH (:EntityAlias {tenantId: f.tenant, key: f.o})-[:ALIAS_OF]->(oa:Entity)
+         WITH coalesce(s, sa) AS source, coalesce(o, oa) AS target
+         OPTIONAL MATCH (source)-[r:RELATES {type: f.type}]->(target)
+         RETURN count(r) AS n, count(CASE WHEN r.validTo IS NULL THEN 1 END) AS open
+       }
+       RETURN f.i AS i, n, open`,
+      {
+        facts: corpus.facts.map((f, i) => ({
+          i,
           tenant: f.tenant,
-          s: ends.get(entityKey(f.source))![0],
-          o: ends.get(entityKey(f.target))![0],
+          s: entityKey(f.source),
+          o: entityKey(f.target),
           type: f.type,
-        },
-      );
+        })),
+      },
+    );
+    assert.equal(statements.length, corpus.facts.length);
+    for (const r of statements) {
+      const f = corpus.facts[r.get('i') as number]!;
       const label = `${f.tenant}: ${f.source} ${f.type} ${f.target}`;
-      assert.ok(records.length >= 1, `${label} is present`);
-      const open = records.filter((r) => r.get('validTo') === null).length;
-      if (f.current) assert.ok(open >= 1, `${label} is current`);
-      else assert.equal(open, 0, `${label} was contradicted: validTo set`);
+      assert.ok((r.get('n') as number) >= 1, `${label} is present`);
+      if (f.current) assert.ok((r.get('open') as number) >= 1, `${label} is current`);
+      else assert.equal(r.get('open'), 0, `${label} was contradicted: validTo set`);
     }
     const closed = corpus.facts.filter((f) => !f.current).length;
     assert.ok(closed >= 8, 'the corpus contradicts some facts');
