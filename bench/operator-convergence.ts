@@ -23,7 +23,11 @@ import { installCrds } from '../test/support/kube.ts';
 import { startOperator } from '../test/support/operator.ts';
 
 const { values } = parseArgs({
-  options: { clusters: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } },
+  options: {
+    clusters: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    profile: { type: 'boolean', default: false },
+  },
 });
 const N = Number(values.clusters);
 const ROUNDS = Number(values.rounds);
@@ -155,9 +159,11 @@ async function operator(round: number, expectObjects: number, expectTopics: numb
   const ns = `bench-op-${Date.now().toString(36)}-${round}`;
   const prefix = `bench.${ns}`;
   await namespace(ns);
-  const op = await startOperator(env, ['--namespaces', ns, '--no-leader-elect', '--log-level', 'warn']);
+  const level = values.profile ? 'debug' : 'warn';
+  const op = await startOperator(env, ['--namespaces', ns, '--no-leader-elect', '--log-level', level]);
   try {
     const started = performance.now();
+    const startedAt = Date.now();
     await Promise.all(
       Array.from({ length: N }, (_, i) => client.apply(Types.MemoryCluster, clusterObject(ns, i, prefix))),
     );
@@ -168,10 +174,31 @@ async function operator(round: number, expectObjects: number, expectTopics: numb
         throw new Error(`no convergence: ${objects} objects, ${topics} topics`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    return performance.now() - started;
+    const took = performance.now() - started;
+    if (values.profile) profile(op.logs, startedAt);
+    return took;
   } finally {
     await op.stop();
     await cleanup(ns, prefix);
+  }
+}
+
+/** Each reconcile's phases, as offsets from the apply: where the operator's time goes. */
+function profile(logs: readonly string[], startedAt: number): void {
+  for (const line of logs) {
+    let entry: { msg?: string; ts?: string; memorycluster?: string; ms?: Record<string, number> };
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (entry.msg !== 'reconciled' || !entry.ts || !entry.ms) continue;
+    const end = Date.parse(entry.ts) - startedAt;
+    const begin = end - (entry.ms.total ?? 0);
+    const phases = Object.entries(entry.ms)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    console.log(`  ${entry.memorycluster}: ${begin}..${end} ms after apply (${phases})`);
   }
 }
 

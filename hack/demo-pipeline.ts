@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import neo4j from 'neo4j-driver';
 import { graphNames } from '../runtime/contract/stores.ts';
-import { OnnxEmbedder } from '../runtime/embed/embedder.ts';
+import { OnnxEmbedder } from '../runtime/model/embedder.ts';
 import { requireDevEnv } from '../test/support/devenv.ts';
 
 const [gateway, keyFile, tenant, modelDir] = process.argv.slice(2) as [string, string, string, string];

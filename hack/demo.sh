@@ -17,7 +17,7 @@ kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/d
 
 if ! running operator; then
   log "starting the operator (out of cluster; managed Kafka is reached at $KAFKA_BROKERS)"
-  setsid node operator/main.ts run --namespaces "$ns" --leader-election-namespace engram-system \
+  setsid node --max-semi-space-size=2 operator/main.ts run --namespaces "$ns" --leader-election-namespace engram-system \
     --managed-kafka-address "$KAFKA_BROKERS" --metrics-bind-address "127.0.0.1:$DEMO_PORT_BASE" \
     --health-probe-bind-address "127.0.0.1:$((DEMO_PORT_BASE + 1))" >"$LOGS/operator.log" 2>&1 </dev/null &
   echo $! >"$PIDS/operator.pid"

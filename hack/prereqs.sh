@@ -15,6 +15,10 @@ declare -A DEBIAN=(
   [lua5.1]=lua5.1 [mvn]=maven [javac]=openjdk-17-jdk-headless [java]=openjdk-17-jdk-headless
   [setsid]=util-linux [flock]=util-linux [git]=git
 )
+# The images (make images, test/images) build with rootful buildah: as root, install what they need.
+if [[ $(id -u) -eq 0 ]]; then
+  DEBIAN+=([buildah]=buildah [podman]=podman [skopeo]=skopeo [umoci]=umoci [mmdebstrap]=mmdebstrap [runc]=runc)
+fi
 for cmd in "${!DEBIAN[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("${DEBIAN[$cmd]}")
 done
@@ -85,7 +89,7 @@ fi
 if [[ ! -f $KAFKA_HOME/.complete || ! -f $NEO4J_HOME/.complete ]]; then
   check_registry "Maven Central" "https://repo.maven.apache.org/maven2/"
 fi
-model_id=$(sed -n 's/^ *"id": *"\([^"]*\)".*$/\1/p' "$DEVENV_ROOT/runtime/embed/model-pin.json")
+model_id=$(sed -n 's/^ *"id": *"\([^"]*\)".*$/\1/p' "$DEVENV_ROOT/runtime/model/model-pin.json")
 if [[ ! -f $ENGRAM_CACHE/model-$model_id/manifest.json ]]; then
   index=$(python3 -m pip config get global.index-url 2>/dev/null || true)
   check_registry "PyPI" "${index:-https://pypi.org/simple/}"

@@ -6,16 +6,17 @@
 import { Command } from 'commander';
 import { parseRuntimeConfig, RUNTIME_VARS, RuntimeConfigError } from './contract/config.ts';
 import { ROLE_SPECS, ROLES, type Role } from './contract/roles.ts';
-import { startHealthServer } from './observability/health-server.ts';
+import { startHealthServer } from './core/health-server.ts';
+import type { StartRole } from './core/role-context.ts';
 import { createLogger, type Logger, redact } from './observability/log.ts';
 import { createRuntimeMetrics } from './observability/metrics.ts';
-import type { StartRole } from './roles/context.ts';
 
 /** Roles this image implements; the others exit with a clear message. */
 const IMPLEMENTED: Partial<Record<Role, () => Promise<{ start: StartRole }>>> = {
   gateway: () => import('./roles/gateway/role.ts'),
   ingest: () => import('./roles/ingest/role.ts'),
   embed: () => import('./roles/embed/role.ts'),
+  extract: () => import('./roles/extract/role.ts'),
   resolve: () => import('./roles/resolve/role.ts'),
   query: () => import('./roles/query/role.ts'),
 };
@@ -24,7 +25,8 @@ const DESCRIPTIONS: Record<Role, string> = {
   gateway: 'HTTP ingest and query API: per-tenant API keys and rate limits, produces to ingest.raw',
   ingest: 'chunks documents from ingest.raw into ingest.embed and ingest.extract',
   embed: 'embeds chunks from ingest.embed with ONNX Runtime and writes them to Neo4j',
-  extract: 'extracts entities and relations with an LLM (ingest.extract -> graph.resolve)',
+  extract:
+    'extracts entities and relations with an LLM or the built-in extractor (ingest.extract -> graph.resolve)',
   resolve: 'resolves entities and merges them into the graph (graph.resolve)',
   evolve: 'decays and consolidates memories (graph.evolve)',
   query: 'answers queries with the vector index and graph expansion (query.pending)',

@@ -12,7 +12,7 @@
  * Needs the model (hack/model/build-model.sh) for --counter model.
  */
 import { parseArgs } from 'node:util';
-import { requireModelDir } from '../../runtime/embed/model-location.ts';
+import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { chunkText, estimateTokens, type TokenCounter } from '../../runtime/roles/ingest/chunker.ts';
 import { loadTokenCounter } from '../../runtime/roles/ingest/token-counter.ts';
 

@@ -14,8 +14,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { OnnxEmbedder } from '../../runtime/embed/embedder.ts';
-import { requireModelDir } from '../../runtime/embed/model-location.ts';
+import { OnnxEmbedder } from '../../runtime/model/embedder.ts';
+import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { type ChunkMessage, messageKey, type RawDocument, sha256 } from '../../runtime/pipeline/messages.ts';
 import { chunkDocument } from '../../runtime/roles/ingest/role.ts';
 import { loadTokenCounter } from '../../runtime/roles/ingest/token-counter.ts';

@@ -95,7 +95,9 @@ start kube-apiserver "$APISERVER_PORT" "$K8S_BIN/kube-apiserver" \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=RBAC --allow-privileged=true \
-  --disable-admission-plugins=ServiceAccount --cert-dir="$DATA/apiserver"
+  --disable-admission-plugins=ServiceAccount --cert-dir="$DATA/apiserver" \
+  --audit-policy-file="$DEVENV_ROOT/hack/devenv/audit-policy.yaml" --audit-log-path="$LOGS/audit.log" \
+  --audit-log-maxsize=100 --audit-log-maxbackup=1
 wait_for kube-apiserver 90 https_ok "https://127.0.0.1:$APISERVER_PORT/readyz"
 
 start kube-controller-manager "$KCM_PORT" "$K8S_BIN/kube-controller-manager" \
@@ -183,6 +185,7 @@ export REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export KUBECTL=$K8S_BIN/kubectl
 export PATH=$K8S_BIN:\$PATH
 export ENGRAM_DEVENV_STATE=$STATE
+export KUBE_AUDIT_LOG=$LOGS/audit.log
 EOF
 mv "$STATE/env.tmp" "$STATE/env"
 log "local environment up in $(($(date +%s) - started_at))s: source $STATE/env"

@@ -5,8 +5,8 @@
 #   hack/model/build-model.sh               # prints the cache dir on its last stdout line
 #   hack/model/build-model.sh --drop-venv   # then deletes the 6.5 GB export venv (CI, images)
 #
-# Output: ${ENGRAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/engram}/model-<id>/, <id> from runtime/embed/model-pin.json
-# (runtime/embed/model-location.ts computes the same path). Idempotent: a complete cache dir
+# Output: ${ENGRAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/engram}/model-<id>/, <id> from runtime/model/model-pin.json
+# (runtime/model/model-location.ts computes the same path). Idempotent: a complete cache dir
 # returns at once. A build goes into a temp dir beside it and is renamed into place, so an
 # interrupted build never leaves a half-written cache. Needs python3 >= 3.10 and PyPI.
 set -euo pipefail
@@ -21,7 +21,7 @@ done
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-pin="$repo/runtime/embed/model-pin.json"
+pin="$repo/runtime/model/model-pin.json"
 id=$(sed -n 's/^ *"id": *"\([^"]*\)".*$/\1/p' "$pin")
 [[ -n "$id" ]] || { echo "build-model: no \"id\" in $pin" >&2; exit 1; }
 root="${ENGRAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/engram}"
@@ -42,7 +42,7 @@ check_complete() {
   done
   if ! grep -q "\"recipeSha256\": \"$recipe_sha256\"" "$manifest"; then
     echo "build-model: $dir was built from another recipe (${recipe_files[*]} in hack/model changed)." >&2
-    echo "build-model: bump \"id\" in runtime/embed/model-pin.json so the new export gets its own dir." >&2
+    echo "build-model: bump \"id\" in runtime/model/model-pin.json so the new export gets its own dir." >&2
     exit 1
   fi
 }

@@ -215,6 +215,7 @@ export class Manager {
     });
     // Present from the start, so a dashboard sees 0 rather than no series.
     this.opts.metrics.queueDepth.set({ controller: name }, 0);
+    this.opts.metrics.observeReadiness(controller.primary.type.kind, () => controller.primary.list());
     this.controllers.push({ controller, queue, workers: [], running: new Map() });
     return (key, delayMs = 0) => queue.addAfter(key, delayMs);
   }

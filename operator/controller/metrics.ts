@@ -1,5 +1,18 @@
 /** The operator's Prometheus metrics (prom-client), one registry per process. */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { CONDITION_TYPES } from '../api/wellknown.ts';
+import type { KubeObject } from '../kube/client.ts';
+import { findCondition } from './conditions.ts';
+
+/** 1 when the object's Ready condition is True for its current generation, else 0 (pure). */
+export function readyValue(obj: KubeObject): 0 | 1 {
+  const ready = findCondition(
+    (obj.status as { conditions?: Parameters<typeof findCondition>[0] } | undefined)?.conditions,
+    CONDITION_TYPES.ready,
+  );
+  const generation = obj.metadata.generation ?? 0;
+  return ready?.status === 'True' && (ready.observedGeneration ?? generation) >= generation ? 1 : 0;
+}
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -41,6 +54,24 @@ export class OperatorMetrics {
     labelNames: ['verb', 'result'] as const,
     registers: [this.registry],
   });
+  /** Primary caches whose objects' readiness is exported, by kind. */
+  readonly #readiness: Array<{ kind: string; list: () => KubeObject[] }> = [];
+  // Computed from the watch caches at scrape time: a deleted object's series goes with it.
+  readonly resourceReady = new Gauge({
+    name: 'engram_operator_resource_ready',
+    help: "1 while an object's Ready condition is True for its current generation, else 0.",
+    labelNames: ['kind', 'namespace', 'name'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.resourceReady.reset();
+      for (const { kind, list } of this.#readiness)
+        for (const obj of list())
+          this.resourceReady.set(
+            { kind, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name },
+            readyValue(obj),
+          );
+    },
+  });
   readonly leader = new Gauge({
     name: 'engram_operator_leader',
     help: '1 while this replica holds the leader lease.',
@@ -49,5 +80,10 @@ export class OperatorMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'engram_operator_' });
+  }
+
+  /** Exports engram_operator_resource_ready for every object `list` returns (a controller's primary cache). */
+  observeReadiness(kind: string, list: () => KubeObject[]): void {
+    this.#readiness.push({ kind, list });
   }
 }

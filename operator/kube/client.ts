@@ -1,14 +1,14 @@
 /**
  * A small REST client for the Kubernetes API: raw JSON in and out (no typed serializer that
  * drops unknown keys), server-side apply, status subresource, streaming watches, and a
- * metric per call. Authentication comes from @kubernetes/client-node's KubeConfig.
+ * metric per call. Authentication: ./credentials.ts (kubeconfig or in-cluster).
  */
 
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
-import { KubeConfig } from '@kubernetes/client-node';
 import { FIELD_MANAGER } from '../api/wellknown.ts';
+import { type ApiCredentials, loadApiCredentials } from './credentials.ts';
 import { type ResourceType, resourcePath } from './resources.ts';
 
 /** Any Kubernetes object as JSON; parse it with a schema where fields matter. */
@@ -142,7 +142,7 @@ class RateLimiter {
 }
 
 export class KubeClient {
-  private readonly kc: KubeConfig;
+  private readonly credentials: ApiCredentials;
   private readonly server: URL;
   private agent: https.Agent | undefined;
   /** Watches hold their connection for minutes: they get their own sockets and never starve requests. */
@@ -156,12 +156,8 @@ export class KubeClient {
   private readonly inflightWrites = new Set<ClientRequest>();
 
   constructor(options: KubeClientOptions = {}) {
-    this.kc = new KubeConfig();
-    if (options.kubeconfig) this.kc.loadFromFile(options.kubeconfig);
-    else this.kc.loadFromDefault();
-    const cluster = this.kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster: set --kubeconfig or KUBECONFIG');
-    this.server = new URL(cluster.server);
+    this.credentials = loadApiCredentials(options.kubeconfig);
+    this.server = new URL(this.credentials.server);
     this.observe = options.observe ?? (() => undefined);
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.limiter = new RateLimiter(options.qps ?? 50, options.burst ?? 100);
@@ -177,20 +173,16 @@ export class KubeClient {
   /** TLS material once; auth headers refreshed every minute (projected tokens rotate). */
   private async connection(watch = false): Promise<{ agent: https.Agent; headers: Record<string, string> }> {
     if (!this.agent || !this.watchAgent || Date.now() - this.headersAt > 60_000) {
-      const opts: https.RequestOptions = {};
-      await this.kc.applyToHTTPSOptions(opts);
-      const tls = {
-        ca: opts.ca,
-        cert: opts.cert,
-        key: opts.key,
-        ...(opts.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: opts.rejectUnauthorized }),
-      };
-      this.agent ??= new https.Agent({ keepAlive: true, maxSockets: 32, ...tls });
-      this.watchAgent ??= new https.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY, ...tls });
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
-      if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
-      this.headers = headers;
+      if (!this.agent || !this.watchAgent) {
+        const tls = await this.credentials.tls();
+        this.agent ??= new https.Agent({ keepAlive: true, maxSockets: 32, ...tls });
+        this.watchAgent ??= new https.Agent({
+          keepAlive: true,
+          maxSockets: Number.POSITIVE_INFINITY,
+          ...tls,
+        });
+      }
+      this.headers = await this.credentials.headers();
       this.headersAt = Date.now();
     }
     return { agent: watch ? this.watchAgent : this.agent, headers: this.headers };

@@ -1,6 +1,6 @@
 /**
  * The kafkajs transport. kafkajs 2.2.4 is unmaintained and rebalances eagerly; everything
- * kafkajs-specific stays in this file behind runtime/worker/transport.ts.
+ * kafkajs-specific stays in this file behind runtime/core/transport.ts.
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
@@ -16,16 +16,16 @@ import {
 } from 'kafkajs';
 import type { KafkaConfig } from '../contract/config.ts';
 import { RECORD_OVERHEAD_BYTES, TOPIC_MAX_MESSAGE_BYTES } from '../contract/topics.ts';
+import { kafkaErrorType } from '../core/errors.ts';
+import {
+  type ConsumeOptions,
+  type ConsumerTransport,
+  type InboundMessage,
+  type OutboundMessage,
+  type ProducerTransport,
+  recordBytes,
+} from '../core/transport.ts';
 import type { Logger } from '../observability/log.ts';
-import { recordBytes } from '../worker/dead-letter.ts';
-import { kafkaErrorType } from '../worker/errors.ts';
-import type {
-  ConsumeOptions,
-  ConsumerTransport,
-  InboundMessage,
-  OutboundMessage,
-  ProducerTransport,
-} from '../worker/transport.ts';
 
 /** Protocol errors after which this member must rejoin: its batch's offsets can no longer commit. */
 const MEMBERSHIP_ERROR_TYPES = new Set([

@@ -1,6 +1,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ENV, type EnvVar, parseRuntimeConfig, RuntimeConfigError, runtimeEnv } from './config.ts';
+import { EVOLVE_VARS } from './config/evolve.ts';
+import { EXTRACT_VARS, extractionEnvInput } from './config/extract.ts';
+import { GATEWAY_VARS } from './config/gateway.ts';
+import { INGEST_VARS } from './config/ingest.ts';
+import { KAFKA_VARS } from './config/kafka.ts';
+import { MODEL_VARS } from './config/model.ts';
+import { POD_VARS } from './config/pod.ts';
+import { QUERY_VARS } from './config/query.ts';
+import { RESOLVE_VARS } from './config/resolve.ts';
+import { NEO4J_VARS, REDIS_VARS } from './config/stores.ts';
+import { WORKER_VARS } from './config/worker.ts';
+import {
+  ENV,
+  type EnvVar,
+  parseRuntimeConfig,
+  RUNTIME_VARS,
+  RuntimeConfigError,
+  runtimeEnv,
+} from './config.ts';
 import { consumerGroupName } from './roles.ts';
 
 const base = {
@@ -144,6 +162,95 @@ describe('parseRuntimeConfig', () => {
       ),
     );
     assert.match(problems[0]!, /ENGRAM_NEO4J_PASSWORD_FILE: cannot read \/nope/);
+  });
+});
+
+describe('extraction settings', () => {
+  const llmEnv = {
+    ...base,
+    ENGRAM_REDIS_URL: 'redis://redis:6379',
+    ENGRAM_EXTRACTION_ENDPOINT: 'https://llm.example/v1/',
+    ENGRAM_EXTRACTION_MODEL: 'gpt-4o-mini',
+  };
+  it('runs the built-in extractor without an endpoint, the provider with one', () => {
+    const builtIn = parseRuntimeConfig(
+      { ...base, ENGRAM_REDIS_URL: 'redis://redis:6379' },
+      { role: 'extract' },
+    );
+    assert.deepEqual(builtIn.extract, {});
+    const c = parseRuntimeConfig(
+      { ...llmEnv, ENGRAM_EXTRACTION_API_KEY_FILE: '/secrets/llm/key' },
+      { role: 'extract', readFile: () => 'sk-secret\n' },
+    );
+    assert.equal(c.extract.llm?.endpoint, 'https://llm.example/v1');
+    assert.equal(c.extract.llm?.apiKey, 'sk-secret');
+    assert.equal(c.extract.llm?.requestsPerMinute, 60);
+    assert.equal(c.extract.llm?.maxConcurrentRequests, 4);
+    assert.equal(c.worker.batchSize, 8);
+  });
+  it('refuses an endpoint without a model, and never echoes the key', () => {
+    const problems = problemsOf(() =>
+      parseRuntimeConfig(
+        { ...llmEnv, ENGRAM_EXTRACTION_MODEL: '', ENGRAM_EXTRACTION_API_KEY: '' },
+        { role: 'extract' },
+      ),
+    );
+    assert.ok(problems.some((p) => /ENGRAM_EXTRACTION_MODEL is not. Fix: set the model name/.test(p)));
+    const bad = problemsOf(() =>
+      parseRuntimeConfig(
+        { ...llmEnv, ENGRAM_EXTRACTION_API_KEY: 'sk-x', ENGRAM_EXTRACTION_TIMEOUT_MS: '5' },
+        { role: 'extract' },
+      ),
+    );
+    assert.ok(bad.some((p) => p.startsWith('ENGRAM_EXTRACTION_TIMEOUT_MS (got "5")')));
+    assert.ok(!bad.join().includes('sk-x'));
+  });
+  it('takes the key from a Secret reference in the env the operator builds', () => {
+    const vars = runtimeEnv({
+      role: 'extract',
+      cluster: 'demo',
+      topicPrefix: 'engram.demo',
+      kafka: { brokers: ['kafka:9092'] },
+      redis: { url: 'redis://demo-redis:6379' },
+      extract: extractionEnvInput({
+        endpoint: 'http://vllm:8000/v1',
+        model: 'qwen',
+        apiKeySecretRef: { name: 'llm', key: 'api-key' },
+        requestsPerMinute: 600,
+        timeoutSeconds: 30,
+      }),
+    });
+    const key = vars.find((v) => v.name === ENV.extractionApiKey);
+    assert.deepEqual(key?.valueFrom, { secretKeyRef: { name: 'llm', key: 'api-key' } });
+    const c = parseRuntimeConfig(materialize(vars, { 'llm/api-key': 'sk-from-secret' }));
+    assert.equal(c.extract.llm?.apiKey, 'sk-from-secret');
+    assert.equal(c.extract.llm?.requestsPerMinute, 600);
+    assert.equal(c.extract.llm?.timeoutMs, 30_000);
+  });
+});
+
+describe('config sections', () => {
+  it('own disjoint variables: composing them loses none (a shared key would silently override)', () => {
+    const sections = [
+      POD_VARS,
+      KAFKA_VARS,
+      NEO4J_VARS,
+      REDIS_VARS,
+      WORKER_VARS,
+      MODEL_VARS,
+      INGEST_VARS,
+      GATEWAY_VARS,
+      EXTRACT_VARS,
+      RESOLVE_VARS,
+      QUERY_VARS,
+      EVOLVE_VARS,
+    ];
+    const keys = sections.flatMap((t) => Object.keys(t));
+    assert.equal(new Set(keys).size, keys.length);
+    assert.equal(Object.keys(RUNTIME_VARS).length, keys.length);
+    const names = Object.values(RUNTIME_VARS).map((spec) => spec.env);
+    assert.equal(new Set(names).size, names.length);
+    assert.ok(names.every((n) => n.startsWith('ENGRAM_')));
   });
 });
 

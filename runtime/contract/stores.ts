@@ -45,11 +45,13 @@ export const redisKeys = {
     assertTenantId(tenantId);
     return `${controlRedisPrefix(cluster)}doc:${tenantId}:${documentId}`;
   },
+  /** Control: token bucket of the extract pool's requests to its LLM endpoint (a hash: tokens, ts). */
+  extractionRequests: (cluster: string) => `${controlRedisPrefix(cluster)}extract:requests`,
   /** Control: sorted set of control keys by deadline (ms since epoch, Redis clock), swept by the gateway. */
   controlExpiry: (cluster: string) => `${controlRedisPrefix(cluster)}expiry`,
   /**
    * Cached embedding of a text (Float32 little-endian). `contentHash` covers the model id and
-   * variant (runtime/embed contentHash), so a new model never reads an old vector. Per tenant,
+   * variant (runtime/model contentHash), so a new model never reads an old vector. Per tenant,
    * so a tenant cannot probe another's texts through cache timing, and a purge removes it.
    */
   embedding: (cluster: string, tenantId: string, contentHash: string) =>

@@ -5,6 +5,8 @@ import {
   type ChunkMessage,
   chunkMessageSchema,
   compareVersions,
+  EXTRACTION_LIMITS,
+  extractionMessageSchema,
   MAX_CHUNK_TEXT_CHARS,
   MAX_METADATA_BYTES,
   metadataSchema,
@@ -65,6 +67,35 @@ describe('message sizes fit their topics', () => {
       assert.ok(bytes + RECORD_OVERHEAD_BYTES <= TOPIC_MAX_MESSAGE_BYTES[key], `${bytes} bytes on ${key}`);
     assert.equal(
       chunkMessageSchema.safeParse({ ...worst, text: 'x'.repeat(MAX_CHUNK_TEXT_CHARS + 1) }).success,
+      false,
+    );
+  });
+
+  it('the largest extraction message fits graph.resolve; one over the byte bound is refused', () => {
+    const entity = { name: 'N'.repeat(EXTRACTION_LIMITS.nameChars), type: 'Person' };
+    const relation = { source: 'a', target: 'b', type: 'WORKS_AT', fact: '\u0001'.repeat(100) };
+    const base = {
+      v: 1 as const,
+      kind: 'extraction' as const,
+      tenantId: 'acme',
+      documentId: 'doc-1',
+      chunkId: 'c'.repeat(32),
+      entities: [entity],
+      relations: [] as (typeof relation)[],
+      extractedAt: 1,
+    };
+    const perRelation = Buffer.byteLength(JSON.stringify(relation)) + 1;
+    const fitting = Math.floor((EXTRACTION_LIMITS.bytes - 300) / perRelation);
+    const relations = Array.from({ length: Math.min(fitting, EXTRACTION_LIMITS.relations) }, () => relation);
+    assert.equal(extractionMessageSchema.safeParse({ ...base, relations }).success, true);
+    assert.ok(EXTRACTION_LIMITS.bytes + RECORD_OVERHEAD_BYTES <= TOPIC_MAX_MESSAGE_BYTES['graph.resolve']);
+    const long = { ...relation, fact: '\u0001'.repeat(EXTRACTION_LIMITS.factChars) };
+    const tooBig = Array.from({ length: EXTRACTION_LIMITS.relations }, () => long);
+    const refused = extractionMessageSchema.safeParse({ ...base, relations: tooBig });
+    assert.equal(refused.success, false);
+    assert.match(JSON.stringify(refused.error?.issues), /at most 786432 bytes/);
+    assert.equal(
+      extractionMessageSchema.safeParse({ ...base, relations: [{ ...relation, type: 'works at' }] }).success,
       false,
     );
   });

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { tenantIdSchema } from '../contract/tenants.ts';
 import { MAX_METADATA_BYTES } from '../contract/topics.ts';
-import { PoisonMessageError } from '../worker/errors.ts';
+import { PoisonMessageError } from '../core/errors.ts';
 
 /** Client-supplied document ids: printable, no whitespace, bounded. */
 export const documentIdSchema = z
@@ -111,6 +111,68 @@ export const chunkMessageSchema = z.object({
   metadata: metadataSchema.optional(),
 });
 export type ChunkMessage = z.infer<typeof chunkMessageSchema>;
+
+/**
+ * Bounds of one chunk's extraction: the extract role cuts what a model returns to them (facts and
+ * descriptions shortened, extra items dropped), and the whole message to `bytes` as JSON so it
+ * always fits graph.resolve (1 MiB) whatever the escapes.
+ */
+export const EXTRACTION_LIMITS = {
+  entities: 128,
+  relations: 256,
+  nameChars: 200,
+  typeChars: 64,
+  descriptionChars: 500,
+  factChars: 1000,
+  bytes: 768 * 1024,
+} as const;
+
+export const extractedEntitySchema = z.object({
+  /** As written in the text; resolution normalises it. */
+  name: z.string().min(1).max(EXTRACTION_LIMITS.nameChars),
+  /** Person, Organization, Place, ... (the built-in extractor uses these three). */
+  type: z.string().min(1).max(EXTRACTION_LIMITS.typeChars),
+  description: z.string().max(EXTRACTION_LIMITS.descriptionChars).optional(),
+});
+export type ExtractedEntity = z.infer<typeof extractedEntitySchema>;
+
+export const extractedRelationSchema = z.object({
+  /** Entity names of this chunk's `entities`. */
+  source: z.string().min(1).max(EXTRACTION_LIMITS.nameChars),
+  target: z.string().min(1).max(EXTRACTION_LIMITS.nameChars),
+  /** UPPER_SNAKE_CASE, e.g. WORKS_AT, FOUNDED, ACQUIRED, BASED_IN, MET, LEADS, JOINED. */
+  type: z
+    .string()
+    .min(1)
+    .max(EXTRACTION_LIMITS.typeChars)
+    .regex(/^[A-Z][A-Z0-9_]*$/, 'relation types are UPPER_SNAKE_CASE'),
+  /** The statement the relation comes from (the sentence, for the built-in extractor). */
+  fact: z.string().min(1).max(EXTRACTION_LIMITS.factChars),
+});
+export type ExtractedRelation = z.infer<typeof extractedRelationSchema>;
+
+/**
+ * `graph.resolve`: what the extract role found in one chunk. Key: `<tenantId>/<documentId>`.
+ * The resolve role merges it into the tenant's graph; re-extracting a chunk yields the same
+ * chunkId, so resolution is idempotent per chunk.
+ */
+export const extractionMessageSchema = z
+  .object({
+    v: z.literal(1),
+    kind: z.literal('extraction'),
+    tenantId: tenantIdSchema,
+    documentId: documentIdSchema,
+    chunkId: z.string().regex(/^[0-9a-f]{32}$/),
+    entities: z.array(extractedEntitySchema).max(EXTRACTION_LIMITS.entities),
+    relations: z.array(extractedRelationSchema).max(EXTRACTION_LIMITS.relations),
+    /** When the extractor ran, ms since epoch: the validity start of the relations' facts. */
+    extractedAt: z.number().int().nonnegative(),
+  })
+  .refine(
+    (m) => Buffer.byteLength(JSON.stringify(m), 'utf8') <= EXTRACTION_LIMITS.bytes,
+    `an extraction message is at most ${EXTRACTION_LIMITS.bytes} bytes as JSON`,
+  );
+export type ExtractionMessage = z.infer<typeof extractionMessageSchema>;
 
 /** `query.pending`: a query accepted by the gateway. Key: `<tenantId>/<queryId>`. */
 export const queryRequestSchema = z.object({

@@ -6,7 +6,7 @@
 import { createKafka, KafkaConsumerTransport, KafkaProducerTransport } from '../adapters/kafka.ts';
 import { ROLE_SPECS } from '../contract/roles.ts';
 import { TOPIC_MAX_MESSAGE_BYTES, topicName } from '../contract/topics.ts';
-import type { RoleContext, RunningRole } from '../roles/context.ts';
+import type { RoleContext, RunningRole } from '../core/role-context.ts';
 import { type Processor, Worker } from './worker.ts';
 
 export interface ConsumingRoleParts<T> {

@@ -9,7 +9,7 @@
  * topic's retention keeps it.
  */
 import { createHash } from 'node:crypto';
-import type { InboundMessage, OutboundMessage } from './transport.ts';
+import { bytesOf, type InboundMessage, type OutboundMessage } from '../core/transport.ts';
 
 export const DLQ_HEADERS = {
   error: 'engram-dlq-error',
@@ -65,17 +65,6 @@ export function deadLetterRecord(
       [DLQ_HEADERS.failedAt]: now.toISOString(),
     },
   };
-}
-
-const bytesOf = (v: string | Buffer | null | undefined) =>
-  v === null || v === undefined ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length;
-
-/** Bytes a record takes in a record batch, framing included (an upper estimate). */
-export function recordBytes(record: OutboundMessage): number {
-  let n = 64 + bytesOf(record.key) + bytesOf(record.value);
-  for (const [k, v] of Object.entries(record.headers ?? {}))
-    n += 8 + Buffer.byteLength(k) + Buffer.byteLength(v);
-  return n;
 }
 
 /**

@@ -1,20 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  DLQ_HEADERS,
-  deadLetterRecord,
-  recordBytes,
-  TRUNCATED_VALUE_BYTES,
-  truncatedRecord,
-} from './dead-letter.ts';
-import {
   classifyFailure,
   DependencyUnavailableError,
   failureReason,
   kafkaErrorType,
   PoisonMessageError,
   TransientError,
-} from './errors.ts';
+} from '../core/errors.ts';
+import { recordBytes } from '../core/transport.ts';
+import { DLQ_HEADERS, deadLetterRecord, TRUNCATED_VALUE_BYTES, truncatedRecord } from './dead-letter.ts';
 import { ContiguousOffsets } from './offsets.ts';
 import { ProgressWatch } from './progress.ts';
 import { backoffDelay, sleep } from './retry.ts';

@@ -4,7 +4,7 @@
  * of `batchSize` with at most `concurrency` groups at a time, and resolves an offset only when the
  * contiguous prefix up to it is durable (processed or dead-lettered).
  *
- * Every message has a bounded number of attempts (runtime/worker/errors.ts): errors up to
+ * Every message has a bounded number of attempts (runtime/core/errors.ts): errors up to
  * `maxAttempts`, transient failures up to `maxTransientAttempts`, then the dlq with reason
  * `exhausted` and the last error; a failing group is split so one bad message cannot hold back
  * the rest. Only a dependency that cannot be reached at all is retried without counting, since
@@ -13,27 +13,24 @@
  * stops on one message. A timer heartbeats the group while a batch runs; a lost membership
  * (eviction, rebalance, any non-retriable commit error) ends the batch so kafkajs rejoins.
  */
+
+import type { WorkerConfig } from '../contract/config/worker.ts';
+import { classifyFailure, type FailureKind, failureReason } from '../core/errors.ts';
+import {
+  type BatchControl,
+  type ConsumerTransport,
+  type InboundMessage,
+  type OutboundMessage,
+  type PartitionBatch,
+  type ProducerTransport,
+  recordBytes,
+} from '../core/transport.ts';
 import type { Logger } from '../observability/log.ts';
 import type { WorkerMetrics } from '../observability/metrics.ts';
-import {
-  type DeadLetterFailure,
-  DLQ_HEADERS,
-  deadLetterRecord,
-  recordBytes,
-  truncatedRecord,
-} from './dead-letter.ts';
-import { classifyFailure, type FailureKind, failureReason } from './errors.ts';
+import { type DeadLetterFailure, DLQ_HEADERS, deadLetterRecord, truncatedRecord } from './dead-letter.ts';
 import { ContiguousOffsets } from './offsets.ts';
 import { ProgressWatch } from './progress.ts';
 import { backoffDelay, sleep } from './retry.ts';
-import type {
-  BatchControl,
-  ConsumerTransport,
-  InboundMessage,
-  OutboundMessage,
-  PartitionBatch,
-  ProducerTransport,
-} from './transport.ts';
 
 export interface DecodedMessage<T> {
   message: InboundMessage;
@@ -63,18 +60,9 @@ export interface Processor<T> {
   unavailable?(): Promise<string | undefined>;
 }
 
-export interface WorkerSettings {
-  batchSize: number;
-  concurrency: number;
-  partitionsConcurrently: number;
-  maxAttempts: number;
-  maxTransientAttempts: number;
-  retryBaseMs: number;
-  retryMaxMs: number;
+export interface WorkerSettings extends Omit<WorkerConfig, 'shutdownTimeoutMs'> {
   heartbeatIntervalMs: number;
   rebalanceTimeoutMs: number;
-  /** /healthz fails when the worker has lag and finished no message for this long (0: never). */
-  progressTimeoutMs: number;
   /** The dlq topic's max.message.bytes: larger records are sent truncated. */
   dlqMaxMessageBytes: number;
 }

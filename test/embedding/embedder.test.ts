@@ -16,7 +16,7 @@ import {
   ExecutionProviderUnavailableError,
   type ModelVariant,
   OnnxEmbedder,
-} from '../../runtime/embed/embedder.ts';
+} from '../../runtime/model/embedder.ts';
 import { cosine, modelDir, readEmbeddingFixture, summarize } from './fixtures.ts';
 
 const fixture = readEmbeddingFixture();

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { requireModelDir } from '../../runtime/embed/model-location.ts';
+import { requireModelDir } from '../../runtime/model/model-location.ts';
 
 const tokenizerFixtureSchema = z.object({
   tokenizer: z.string(),

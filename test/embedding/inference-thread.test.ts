@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OnnxEmbedder } from '../../runtime/embed/embedder.ts';
+import { classifyFailure } from '../../runtime/core/errors.ts';
+import { OnnxEmbedder } from '../../runtime/model/embedder.ts';
 import { ThreadedEmbedder } from '../../runtime/roles/embed/inference-thread.ts';
-import { classifyFailure } from '../../runtime/worker/errors.ts';
 import { eventually } from '../support/wait.ts';
 import { cosine, modelDir } from './fixtures.ts';
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { WordPieceTokenizer } from '../../runtime/embed/tokenizer.ts';
+import { WordPieceTokenizer } from '../../runtime/model/tokenizer.ts';
 import { modelDir, readTokenizerFixture } from './fixtures.ts';
 
 const fixture = readTokenizerFixture();

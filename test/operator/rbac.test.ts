@@ -2,14 +2,20 @@
 // token bound to those rules, reconciles and deletes a cluster, and is never refused (no 403).
 // The shipped Deployment (config/manager/) is applied too: its pods schedule and become Ready.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parse } from 'yaml';
 import { Types } from '../../operator/kube/resources.ts';
 import { repoRoot, requireDevEnv } from '../support/devenv.ts';
-import { createNamespace, deleteNamespace, installCrds, kubeClient, kubectl } from '../support/kube.ts';
+import {
+  createNamespace,
+  deleteNamespace,
+  installCrds,
+  kubeClient,
+  kubectl,
+  serviceAccountKubeconfig,
+} from '../support/kube.ts';
 import { type OperatorProcess, startOperator } from '../support/operator.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
 
@@ -49,24 +55,7 @@ describe('the shipped RBAC and Deployment', () => {
   });
 
   it('reconciles and deletes a MemoryCluster with only the ClusterRole and leader-election Role', async () => {
-    const token = (
-      await kubectl(env, 'create', 'token', 'engram-operator', '-n', 'engram-system', '--duration=1h')
-    ).trim();
-    const admin = parse(readFileSync(env.KUBECONFIG, 'utf8')) as {
-      clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
-    };
-    const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'c', cluster: admin.clusters[0]!.cluster }],
-        users: [{ name: 'engram-operator', user: { token } }],
-        contexts: [{ name: 'c', context: { cluster: 'c', user: 'engram-operator' } }],
-        'current-context': 'c',
-      }),
-    );
+    const kubeconfig = await serviceAccountKubeconfig(env, 'engram-system', 'engram-operator', dir);
     op = await startOperator({ ...env, KUBECONFIG: kubeconfig }, [
       '--namespaces',
       ns,

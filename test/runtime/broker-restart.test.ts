@@ -3,7 +3,7 @@
 // produced before, during and after the outage ends up chunked (at least once).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { requireModelDir } from '../../runtime/embed/model-location.ts';
+import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { chunkMessageSchema, messageKey, type RawDocument, sha256 } from '../../runtime/pipeline/messages.ts';
 import { estimateTokens } from '../../runtime/roles/ingest/chunker.ts';
 import { chunkDocument } from '../../runtime/roles/ingest/role.ts';

@@ -21,9 +21,9 @@ describe('engram-runtime CLI', () => {
   });
 
   it('exits 3 with a clear message for a role this image does not ship', () => {
-    const r = run(['extract']);
+    const r = run(['evolve']);
     assert.equal(r.status, 3);
-    assert.match(r.stderr, /role "extract" is not implemented in this image/);
+    assert.match(r.stderr, /role "evolve" is not implemented in this image/);
   });
 
   it('exits 2 naming each bad variable and its fix', () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Driver } from 'neo4j-driver';
-import { requireModelDir } from '../../runtime/embed/model-location.ts';
+import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { type ChunkMessage, messageKey, type RawDocument, sha256 } from '../../runtime/pipeline/messages.ts';
 import { chunkDocument } from '../../runtime/roles/ingest/role.ts';
 import { loadTokenCounter } from '../../runtime/roles/ingest/token-counter.ts';

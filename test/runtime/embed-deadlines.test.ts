@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Driver, Session, Transaction } from 'neo4j-driver';
 import { graphNames } from '../../runtime/contract/stores.ts';
-import { requireModelDir } from '../../runtime/embed/model-location.ts';
+import { requireModelDir } from '../../runtime/model/model-location.ts';
 import {
   type ChunkMessage,
   documentKey,

@@ -1,8 +1,7 @@
 /** The knowledge corpus (test/fixtures/corpus) mapped onto a test's own tenant ids, and its graph.resolve messages. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChunkExtraction } from '../../runtime/pipeline/graph-messages.ts';
-import { chunkId, messageKey } from '../../runtime/pipeline/messages.ts';
+import { chunkId, type ExtractionMessage, messageKey } from '../../runtime/pipeline/messages.ts';
 import type { Corpus } from '../fixtures/corpus/generate.ts';
 import { repoRoot } from '../support/devenv.ts';
 
@@ -23,12 +22,15 @@ export function loadCorpus(tenantIds: Record<string, string>): Corpus {
 /** What an extractor would send for each document (one chunk each), from the corpus's annotations. */
 export function extractionMessages(corpus: Corpus): { key: string; value: string }[] {
   return corpus.documents.map((d) => {
-    const message: ChunkExtraction = {
+    const message: ExtractionMessage = {
+      v: 1,
+      kind: 'extraction',
       tenantId: d.tenant,
       documentId: d.id,
       chunkId: chunkId(d.tenant, d.id, 0),
       entities: d.entities,
-      relations: d.relations,
+      // Relation types travel in UPPER_SNAKE_CASE, as the extract role sends them.
+      relations: d.relations.map((r) => ({ ...r, type: r.type.toUpperCase() })),
       extractedAt: d.extractedAt,
     };
     return { key: messageKey(d.tenant, d.id), value: JSON.stringify(message) };

@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import type { Driver } from 'neo4j-driver';
 import { redisKeys } from '../../runtime/contract/stores.ts';
 import { apiKeyHash, tenantKeyFileContent } from '../../runtime/contract/tenants.ts';
-import { requireModelDir } from '../../runtime/embed/model-location.ts';
+import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { chunkId } from '../../runtime/pipeline/messages.ts';
 import { entityKey } from '../../runtime/roles/resolve/entity-names.ts';
 import { requireDevEnv } from '../support/devenv.ts';
@@ -284,6 +284,8 @@ describe('knowledge: corpus -> resolve -> query (child processes)', () => {
         {
           key: `${tenant}/${doc.id}`,
           value: JSON.stringify({
+            v: 1,
+            kind: 'extraction',
             tenantId: tenant,
             documentId: doc.id,
             chunkId: chunkId(tenant, doc.id, 0),

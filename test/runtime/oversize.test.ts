@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { METRICS } from '../../runtime/contract/metrics.ts';
 import { TOPIC_MAX_MESSAGE_BYTES } from '../../runtime/contract/topics.ts';
-import { requireModelDir } from '../../runtime/embed/model-location.ts';
+import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { chunkMessageSchema, type RawDocument, sha256 } from '../../runtime/pipeline/messages.ts';
 import { DLQ_HEADERS } from '../../runtime/worker/dead-letter.ts';
 import { requireDevEnv } from '../support/devenv.ts';

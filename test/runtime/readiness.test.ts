@@ -3,7 +3,7 @@
 // metrics port is up until its consumer is in the group; only then 200. /healthz is 200 all along.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { requireModelDir } from '../../runtime/embed/model-location.ts';
+import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { requireDevEnv } from '../support/devenv.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
 import { createPipelineTopics, type PipelineTopics } from './kafka-fixtures.ts';

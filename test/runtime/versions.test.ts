@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Driver } from 'neo4j-driver';
-import { requireModelDir } from '../../runtime/embed/model-location.ts';
+import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { chunkId, documentKey, type RawDocument, sha256 } from '../../runtime/pipeline/messages.ts';
 import { requireDevEnv } from '../support/devenv.ts';
 import { eventually, uniqueName } from '../support/wait.ts';

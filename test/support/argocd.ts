@@ -1,6 +1,7 @@
 /**
- * Evaluates config/argocd/health.lua the way Argo CD does (a global `obj`, the script's return
- * value is the health), with Debian's lua5.1 (Argo CD embeds gopher-lua, a Lua 5.1).
+ * Evaluates an Argo CD health check (config/argocd/resource_customizations/engram.dev/<Kind>/health.lua,
+ * picked by the object's kind) the way Argo CD does (a global `obj`, the script's return value is
+ * the health), with Debian's lua5.1 (Argo CD embeds gopher-lua, a Lua 5.1).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './devenv.ts';
 
-export const healthScript = join(repoRoot, 'config/argocd/health.lua');
+export const healthDir = join(repoRoot, 'config/argocd/resource_customizations/engram.dev');
+export const healthScript = (kind: string) => join(healthDir, kind, 'health.lua');
 
 function toLua(v: unknown): string {
   if (v === null || v === undefined) return 'nil';
@@ -20,11 +22,13 @@ function toLua(v: unknown): string {
     .join(', ')}}`;
 }
 
-export function argoHealth(obj: unknown): { status: string; message: string } {
+export function argoHealth(obj: { kind?: string }): { status: string; message: string } {
+  if (!obj.kind)
+    throw new Error('argoHealth: the object has no kind (Argo CD picks the health check by kind)');
   const dir = mkdtempSync(join(tmpdir(), 'engram-argo-'));
   try {
     const file = join(dir, 'run.lua');
-    const body = readFileSync(healthScript, 'utf8');
+    const body = readFileSync(healthScript(obj.kind), 'utf8');
     writeFileSync(
       file,
       `obj = ${toLua(obj)}\nlocal function health()\n${body}\nend\nlocal hs = health()\nio.write(hs.status, "\\n", hs.message or "")\n`,

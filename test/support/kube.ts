@@ -1,9 +1,9 @@
 /** Small Kubernetes helpers for tests: the operator's own REST client plus kubectl. */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { KubeClient, type KubeObject } from '../../operator/kube/client.ts';
 import { Types } from '../../operator/kube/resources.ts';
 import type { DevEnv } from './devenv.ts';
@@ -57,3 +57,34 @@ export interface TestCondition {
 /** A condition of an object's status, by type. */
 export const conditionOf = (obj: KubeObject | undefined, type: string): TestCondition | undefined =>
   (obj?.status as { conditions?: TestCondition[] } | undefined)?.conditions?.find((c) => c.type === type);
+
+/**
+ * Writes a kubeconfig that authenticates as a ServiceAccount (a fresh token, one hour) to the
+ * local API server, so a process runs with exactly that account's RBAC; returns its path.
+ */
+export async function serviceAccountKubeconfig(
+  env: DevEnv,
+  namespace: string,
+  serviceAccount: string,
+  dir: string,
+): Promise<string> {
+  const token = (
+    await kubectl(env, 'create', 'token', serviceAccount, '-n', namespace, '--duration=1h')
+  ).trim();
+  const admin = parse(readFileSync(env.KUBECONFIG, 'utf8')) as {
+    clusters: Array<{ cluster: { server: string; 'certificate-authority-data': string } }>;
+  };
+  const file = join(dir, `kubeconfig-${namespace}-${serviceAccount}`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: admin.clusters[0]!.cluster }],
+      users: [{ name: serviceAccount, user: { token } }],
+      contexts: [{ name: 'c', context: { cluster: 'c', user: serviceAccount } }],
+      'current-context': 'c',
+    }),
+  );
+  return file;
+}

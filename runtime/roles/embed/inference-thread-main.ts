@@ -1,6 +1,6 @@
 /** The inference thread's entry point (see inference-thread.ts): owns one OnnxEmbedder. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { OnnxEmbedder, type OnnxEmbedderOptions } from '../../embed/embedder.ts';
+import { OnnxEmbedder, type OnnxEmbedderOptions } from '../../model/embedder.ts';
 
 const port = parentPort!;
 try {

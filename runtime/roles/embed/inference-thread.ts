@@ -12,8 +12,8 @@
  * the process restarts.
  */
 import { Worker } from 'node:worker_threads';
-import type { Embedder, OnnxEmbedderOptions } from '../../embed/embedder.ts';
-import { TransientError } from '../../worker/errors.ts';
+import { TransientError } from '../../core/errors.ts';
+import type { Embedder, OnnxEmbedderOptions } from '../../model/embedder.ts';
 
 type Reply =
   | { type: 'ready'; modelId: string; dimensions: number }

@@ -4,10 +4,9 @@
  * refused at the first failure with `{ error: { code, message } }`:
  *   in-flight cap (503) -> route (404/405, 400 for a malformed URL) -> API key (401 unknown, 403 another
  *   tenant's) -> content type (415) -> declared size (413) -> rate-limit admission, one token (429)
- *   -> body: UTF-8 (400), shape (422), JSON (400), Unicode (400), schema (422)
- *   -> produced size (413) -> the batch's remaining tokens (413 over the burst, 429)
- *   -> idempotency claim -> produce (202; 200 for a duplicate; 409 while a twin is in flight; 503).
- * Nothing reaches Kafka unless every check passed.
+ *   -> body: UTF-8 (400), shape (422), JSON (400), Unicode (400)
+ *   -> the route's handler (document-handlers.ts, query-handlers.ts: schema, sizes, tokens, produce).
+ * This file is the HTTP plumbing only; the handlers are testable without HTTP.
  *
  *   POST /v1/tenants/{tenant}/documents        { id?, content, metadata? }
  *   POST /v1/tenants/{tenant}/documents/batch  { documents: [{ id?, content, metadata? }, ...] }
@@ -20,24 +19,16 @@ import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Counter, Histogram } from 'prom-client';
-import { redisKeys } from '../../contract/stores.ts';
+import type { GatewayConfig } from '../../contract/config/gateway.ts';
 import { TENANT_ID_PATTERN } from '../../contract/tenants.ts';
-import { topicName } from '../../contract/topics.ts';
+import type { ProducerTransport } from '../../core/transport.ts';
 import type { Logger } from '../../observability/log.ts';
-import { messageKey, type QueryRequest } from '../../pipeline/messages.ts';
-import type { ProducerTransport } from '../../worker/transport.ts';
+import { DocumentHandlers, type DocumentLimits, type HandlerReply } from './document-handlers.ts';
 import { errorBody, HttpError, REJECT_REASON, retryLater, toHttpError } from './http-error.ts';
-import type { DocumentIdempotency, DocumentRef } from './idempotency.ts';
-import {
-  batchInputSchema,
-  type DocumentInput,
-  documentInputSchema,
-  MAX_METADATA_KEYS,
-  queryInputSchema,
-  validateInput,
-} from './inputs.ts';
-import type { TenantRateLimiter } from './rate-limit.ts';
-import { buildRawRecords, type RawRecord } from './raw-documents.ts';
+import type { DocumentIdempotency } from './idempotency.ts';
+import { MAX_METADATA_KEYS } from './inputs.ts';
+import { QueryHandlers } from './query-handlers.ts';
+import { type TenantRateLimiter, takeTokens } from './rate-limit.ts';
 import { type JsonShapeLimits, readJsonBody } from './request-body.ts';
 import type { TenantKeyStore } from './tenant-keys.ts';
 
@@ -48,14 +39,7 @@ export interface GatewayMetrics {
   rejected: Counter<'tenant' | 'reason'>;
 }
 
-export interface GatewayLimits {
-  maxBodyBytes: number;
-  maxDocumentBytes: number;
-  maxMetadataBytes: number;
-  maxBatchDocuments: number;
-  rawTopicMaxMessageBytes: number;
-  maxConcurrentRequests: number;
-}
+export type GatewayLimits = DocumentLimits & Pick<GatewayConfig, 'maxBodyBytes' | 'maxConcurrentRequests'>;
 
 export interface GatewayDeps {
   cluster: string;
@@ -135,11 +119,24 @@ function shapeLimits(route: RouteName, maxBatchDocuments: number): JsonShapeLimi
 
 export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
   const { limits, metrics, log } = deps;
-  const now = deps.now ?? Date.now;
-  const rawTopic = topicName(deps.topicPrefix, 'ingest.raw');
-  const queryTopic = topicName(deps.topicPrefix, 'query.pending');
-  const documentSchema = documentInputSchema(limits.maxMetadataBytes);
-  const batchSchema = batchInputSchema(limits.maxMetadataBytes, limits.maxBatchDocuments);
+  const documents = new DocumentHandlers({
+    topicPrefix: deps.topicPrefix,
+    limiter: deps.limiter,
+    idempotency: deps.idempotency,
+    producer: deps.producer,
+    limits,
+    documents: metrics.documents,
+    log,
+    ...(deps.now && { now: deps.now }),
+  });
+  const queries = new QueryHandlers({
+    cluster: deps.cluster,
+    topicPrefix: deps.topicPrefix,
+    producer: deps.producer,
+    redis: deps.redis,
+    log,
+    ...(deps.now && { now: deps.now }),
+  });
   const states = new WeakMap<FastifyRequest, RequestState>();
   const queryBodyLimit = Math.min(MAX_QUERY_BODY_BYTES, limits.maxBodyBytes);
   let inFlight = 0;
@@ -289,19 +286,6 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
     metrics.duration.observe({ route: state.route }, (performance.now() - state.started) / 1000);
   });
 
-  async function rateLimit(tenantId: string, cost: number): Promise<void> {
-    const decision = await deps.limiter.take(tenantId, cost);
-    if (decision.allowed) return;
-    const { documentsPerSecond, burst } = decision.quota;
-    const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-    throw new HttpError(
-      429,
-      'rate_limited',
-      `tenant ${tenantId} is over its rate limit (${documentsPerSecond} documents/s, burst ${burst}): retry after ${seconds} s`,
-      { headers: { 'retry-after': String(seconds) } },
-    );
-  }
-
   /** Route, key, content type, declared size, one token: everything that needs no body. */
   function admit(name: RouteName, method: string) {
     return async (req: FastifyRequest<{ Params: { tenant: string; queryId?: string } }>) => {
@@ -351,7 +335,7 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
       const declared = Number(req.headers['content-length']);
       if (declared > limit) throw tooLarge(limit, name === 'query');
       // One token before the body is read: parsing costs the gateway, so it costs the tenant.
-      await rateLimit(tenant, 1);
+      await takeTokens(deps.limiter, tenant, 1);
     };
   }
 
@@ -371,121 +355,16 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
     return readJsonBody(bytes, shapeLimits(name, limits.maxBatchDocuments));
   }
 
-  /** Sizes, the batch's remaining tokens, claims, produce, confirm: each document's status in input order. */
-  async function ingest(tenantId: string, inputs: DocumentInput[], requestId: string, batch: boolean) {
-    const records = buildRawRecords(tenantId, inputs, { requestId, acceptedAt: now(), batch }, limits);
-    if (batch) {
-      const { burst } = deps.limiter.quotaOf(tenantId);
-      if (inputs.length > burst)
-        throw new HttpError(
-          413,
-          'batch_exceeds_burst',
-          `this batch has ${inputs.length} documents but tenant ${tenantId}'s burst is ${burst}: it can never pass; send at most ${burst} documents per request`,
-        );
-      if (inputs.length > 1) await rateLimit(tenantId, inputs.length - 1);
-    }
-    const refs: DocumentRef[] = records.map((r) => ({
-      tenantId,
-      documentId: r.documentId,
-      contentHash: r.contentHash,
-    }));
-    const claims = await deps.idempotency.claim(refs);
-    const claimed = refs.filter((_, i) => claims[i] === 'claimed');
-    const toSend: RawRecord[] = records.filter((_, i) => claims[i] === 'claimed');
-    try {
-      if (toSend.length > 0)
-        await deps.producer.send([
-          { topic: rawTopic, messages: toSend.map((r) => ({ key: r.key, value: r.value })) },
-        ]);
-    } catch (err) {
-      await deps.idempotency.release(claimed).catch(() => undefined);
-      if (isRecordTooLarge(err))
-        throw new HttpError(
-          413,
-          'document_too_large',
-          "the message log refused the documents as too large for the ingest.raw topic: send smaller documents (and set ENGRAM_RAW_TOPIC_MAX_MESSAGE_BYTES to the topic's max.message.bytes)",
-        );
-      log.error('produce to ingest.raw failed', { tenantId, requestId, error: err });
-      throw retryLater('unavailable', 'the message log is unavailable: retry later');
-    }
-    await deps.idempotency.confirm(claimed).catch((err: unknown) => {
-      // Produced but not confirmed: a retry re-sends a duplicate the pipeline dedupes.
-      log.warn('could not confirm idempotency records', { tenantId, requestId, error: err });
-    });
-    const statuses = claims.map((c) => (c === 'claimed' ? 'accepted' : c));
-    for (const s of statuses) metrics.documents.inc({ tenant: tenantId, status: s });
-    return records.map((r, i) => ({ documentId: r.documentId, status: statuses[i]! }));
-  }
-
   type Req = FastifyRequest<{ Params: { tenant: string; queryId?: string } }>;
-  const handlers: Record<RouteName, (req: Req, reply: FastifyReply) => Promise<unknown>> = {
-    async document(req, reply) {
-      const input = validateInput(documentSchema, bodyOf(req, 'document'));
-      const [r] = await ingest(req.params.tenant, [input], req.id, false);
-      if (r!.status === 'in_progress')
-        throw new HttpError(
-          409,
-          'in_progress',
-          `document ${r!.documentId} is being ingested by a concurrent request: retry shortly`,
-          { headers: { 'retry-after': '1' } },
-        );
-      return reply.code(r!.status === 'duplicate' ? 200 : 202).send(r);
-    },
-    async batch(req, reply) {
-      const { documents } = validateInput(batchSchema, bodyOf(req, 'batch'));
-      const results = await ingest(req.params.tenant, documents, req.id, true);
-      const count = (s: string) => results.filter((r) => r.status === s).length;
-      return reply.code(202).send({
-        accepted: count('accepted'),
-        duplicates: count('duplicate'),
-        inProgress: count('in_progress'),
-        documents: results,
-      });
-    },
-    async query(req, reply) {
-      const tenantId = req.params.tenant;
-      const input = validateInput(queryInputSchema, bodyOf(req, 'query'));
-      const queryId = randomUUID();
-      const message: QueryRequest = {
-        v: 1,
-        kind: 'query',
-        tenantId,
-        queryId,
-        text: input.text,
-        topK: input.topK,
-        acceptedAt: now(),
-      };
-      const stateKey = redisKeys.query(deps.cluster, tenantId, queryId);
-      await deps.redis.set(stateKey, 'pending', 'EX', 3600);
-      try {
-        await deps.producer.send([
-          {
-            topic: queryTopic,
-            messages: [{ key: messageKey(tenantId, queryId), value: JSON.stringify(message) }],
-          },
-        ]);
-      } catch (err) {
-        await deps.redis.del(stateKey).catch(() => undefined);
-        log.error('produce to query.pending failed', { tenantId, requestId: req.id, error: err });
-        throw retryLater('unavailable', 'the message log is unavailable: retry later');
-      }
-      return reply
-        .code(202)
-        .send({ queryId, status: 'pending', result: `/v1/tenants/${tenantId}/queries/${queryId}` });
-    },
-    async 'query-result'(req, reply) {
-      const { tenant, queryId } = req.params as { tenant: string; queryId: string };
-      const state = await deps.redis.get(redisKeys.query(deps.cluster, tenant, queryId));
-      if (state === null) throw new HttpError(404, 'not_found', `no query ${queryId} for tenant ${tenant}`);
-      if (state === 'pending') return reply.code(202).send({ queryId, status: 'pending' });
-      let result: unknown = state;
-      try {
-        result = JSON.parse(state);
-      } catch {
-        // Written by the query role as JSON; anything else is passed through as text.
-      }
-      return reply.code(200).send({ queryId, status: 'done', result });
-    },
+  const handlers: Record<RouteName, (req: Req) => Promise<HandlerReply>> = {
+    document: (req) => documents.document(req.params.tenant, bodyOf(req, 'document'), req.id),
+    batch: (req) => documents.batch(req.params.tenant, bodyOf(req, 'batch'), req.id),
+    query: (req) => queries.submit(req.params.tenant, bodyOf(req, 'query'), req.id),
+    'query-result': (req) => queries.result(req.params.tenant, req.params.queryId!),
+  };
+  const reply = (name: RouteName) => async (req: Req, res: FastifyReply) => {
+    const { status, body } = await handlers[name](req);
+    return res.code(status).send(body);
   };
 
   // Every method on a known path reaches the route, so a wrong one is a 405 (before any body is read).
@@ -496,20 +375,7 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
       url: route.url,
       bodyLimit: route.name === 'query' ? queryBodyLimit : limits.maxBodyBytes,
       onRequest: admit(route.name, route.method) as never,
-      handler: handlers[route.name] as never,
+      handler: reply(route.name) as never,
     });
   return app;
-}
-
-/** kafkajs reports a record the broker will never take as MESSAGE_TOO_LARGE (possibly wrapped). */
-function isRecordTooLarge(err: unknown): boolean {
-  for (
-    let e = err as { type?: unknown; cause?: unknown; originalError?: unknown } | undefined, i = 0;
-    e && i < 5;
-    i++
-  ) {
-    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return true;
-    e = (e.cause ?? e.originalError) as typeof e;
-  }
-  return false;
 }

@@ -19,12 +19,6 @@ if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
 return #due
 `;
 
-/** Lua shared by the control scripts: the Redis clock in ms. */
-export const LUA_NOW_MS = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-`;
-
 const SWEEP_BATCH = 500;
 
 type RedisWithSweep = Redis & { engramSweepControl(expiryKey: string, limit: number): Promise<number> };

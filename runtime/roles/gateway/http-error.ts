@@ -3,7 +3,7 @@
  * needs to fix its request, and headers (Retry-After only where a retry can succeed). Everything
  * else that reaches the error handler is mapped onto it by `toHttpError`.
  */
-import { classifyFailure } from '../../worker/errors.ts';
+import { classifyFailure } from '../../core/errors.ts';
 
 export class HttpError extends Error {
   readonly status: number;

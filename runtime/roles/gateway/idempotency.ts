@@ -9,8 +9,8 @@
  * it; every script treats a record past its deadline as absent, and ControlExpiry sweeps it later.
  */
 import type { Redis } from 'ioredis';
+import { LUA_NOW_MS } from '../../adapters/redis-token-bucket.ts';
 import { redisKeys } from '../../contract/stores.ts';
-import { LUA_NOW_MS } from './control-state.ts';
 
 const CLAIM = `${LUA_NOW_MS}
 local r = redis.call('HMGET', KEYS[1], 'h', 's', 'x')

@@ -9,6 +9,9 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { METRICS } from '../../contract/metrics.ts';
 import { topicName } from '../../contract/topics.ts';
+import { failureReason, PoisonMessageError } from '../../core/errors.ts';
+import type { RoleContext, RunningRole } from '../../core/role-context.ts';
+import type { OutboundMessage, ProducerTransport } from '../../core/transport.ts';
 import type { WorkerMetrics } from '../../observability/metrics.ts';
 import {
   type ChunkMessage,
@@ -22,10 +25,7 @@ import {
   versionAt,
 } from '../../pipeline/messages.ts';
 import { runConsumingRole } from '../../worker/consuming-role.ts';
-import { failureReason, PoisonMessageError } from '../../worker/errors.ts';
-import type { OutboundMessage, ProducerTransport } from '../../worker/transport.ts';
 import type { Processor, Rejection } from '../../worker/worker.ts';
-import type { RoleContext, RunningRole } from '../context.ts';
 import { chunkText, estimateTokens, type TokenCounter } from './chunker.ts';
 import { loadTokenCounter } from './token-counter.ts';
 

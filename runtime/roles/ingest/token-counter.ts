@@ -1,6 +1,6 @@
 /** The model's own token count for chunking, from the vocabulary in the model directory. */
 import { join } from 'node:path';
-import { WordPieceTokenizer } from '../../embed/tokenizer.ts';
+import { WordPieceTokenizer } from '../../model/tokenizer.ts';
 import type { TokenCounter } from './chunker.ts';
 
 export async function loadTokenCounter(modelDir: string): Promise<TokenCounter> {

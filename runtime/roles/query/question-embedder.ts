@@ -3,7 +3,7 @@
  * while the model is busy wait and go through together in one call, so concurrent queries share
  * inference instead of queueing one by one behind each other.
  */
-import { contentHash, type Embedder } from '../../embed/embedder.ts';
+import { contentHash, type Embedder } from '../../model/embedder.ts';
 import type { EmbeddingCache } from '../embed/embedding-cache.ts';
 
 interface Waiting {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ChunkExtraction } from '../../pipeline/graph-messages.ts';
+import type { ExtractionMessage as ChunkExtraction } from '../../pipeline/messages.ts';
 import {
   applyResolution,
   collectMentions,
@@ -12,6 +12,8 @@ import {
 } from './resolution.ts';
 
 const extraction = (over: Partial<ChunkExtraction>): ChunkExtraction => ({
+  v: 1,
+  kind: 'extraction',
   tenantId: 'acme',
   documentId: 'd1',
   chunkId: 'a'.repeat(32),
@@ -43,7 +45,7 @@ describe('collectMentions', () => {
           { name: 'NORTHWIND ANALYTICS', type: 'organization' },
         ],
         relations: [
-          { source: 'Dr. Dana Whitfield', target: 'Northwind Analytics', type: 'Works At', fact: 'f' },
+          { source: 'Dr. Dana Whitfield', target: 'Northwind Analytics', type: 'WORKS_AT', fact: 'f' },
         ],
       }),
     ]);

@@ -7,7 +7,7 @@
  * entity. This file turns extractions and lookups into the rows the graph write takes.
  */
 import type { ResolveSettings } from '../../contract/knowledge-config.ts';
-import type { ChunkExtraction } from '../../pipeline/graph-messages.ts';
+import type { ExtractionMessage as ChunkExtraction } from '../../pipeline/messages.ts';
 import { displayName, entityKey } from './entity-names.ts';
 
 /** A name as the batch first saw it, per tenant and key. */

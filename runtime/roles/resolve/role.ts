@@ -12,14 +12,17 @@ import { createRedis, redisReady } from '../../adapters/redis.ts';
 import { requireSection } from '../../contract/config.ts';
 import { parseResolveSettings, type ResolveSettings } from '../../contract/knowledge-config.ts';
 import { METRICS } from '../../contract/metrics.ts';
-import type { Embedder } from '../../embed/embedder.ts';
+import type { RoleContext, RunningRole } from '../../core/role-context.ts';
+import type { Embedder } from '../../model/embedder.ts';
 import type { Logger } from '../../observability/log.ts';
-import { type ChunkExtraction, chunkExtractionSchema } from '../../pipeline/graph-messages.ts';
-import { decodeJson } from '../../pipeline/messages.ts';
+import {
+  type ExtractionMessage as ChunkExtraction,
+  decodeJson,
+  extractionMessageSchema,
+} from '../../pipeline/messages.ts';
 import { bumpTenantGenerations } from '../../pipeline/tenant-generation.ts';
 import { runConsumingRole } from '../../worker/consuming-role.ts';
 import type { Processor } from '../../worker/worker.ts';
-import type { RoleContext, RunningRole } from '../context.ts';
 import { ThreadedEmbedder } from '../embed/inference-thread.ts';
 import { EntityGraph, type EntityReads, type ResolvedWrite } from './entity-graph.ts';
 import {
@@ -110,7 +113,7 @@ export function resolveProcessor(options: ResolveProcessorOptions): Processor<Ch
     registers,
   });
   return {
-    decode: (message) => decodeJson(chunkExtractionSchema, message.value),
+    decode: (message) => decodeJson(extractionMessageSchema, message.value),
     async process(items) {
       const started = performance.now();
       const extractions = items.map((i) => i.value);

@@ -1,8 +1,8 @@
 /** What `engram-runtime <role>` hands a role, and what a running role hands back. */
 import type { RuntimeConfig } from '../contract/config.ts';
-import type { HealthServer } from '../observability/health-server.ts';
 import type { Logger } from '../observability/log.ts';
 import type { RuntimeMetrics } from '../observability/metrics.ts';
+import type { HealthServer } from './health-server.ts';
 
 export interface RoleContext {
   config: RuntimeConfig;

@@ -74,3 +74,15 @@ export interface ProducerTransport {
   unreachable?(topics: string[]): Promise<string | undefined>;
   close(): Promise<void>;
 }
+
+/** Bytes of a key or value as produced (a string in UTF-8). */
+export const bytesOf = (v: string | Buffer | null | undefined) =>
+  v === null || v === undefined ? 0 : typeof v === 'string' ? Buffer.byteLength(v) : v.length;
+
+/** Bytes a record takes in a record batch, framing included (an upper estimate). */
+export function recordBytes(record: OutboundMessage): number {
+  let n = 64 + bytesOf(record.key) + bytesOf(record.value);
+  for (const [k, v] of Object.entries(record.headers ?? {}))
+    n += 8 + Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}

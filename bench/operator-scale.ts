@@ -1,0 +1,170 @@
+/**
+ * The operator at scale: one MemoryCluster on the local environment's Kafka, Neo4j and Redis
+ * (external mode), N TenantMemories and M WorkerPools. Reports the time until every object is
+ * reconciled for its generation, the API writes of an idle resync (the target is zero), and the
+ * operator's resident memory (the target is under 150 MB), next to a floor measured in the same
+ * run: the resident memory of the same operator binary watching an empty namespace.
+ *
+ *   node bench/operator-scale.ts [--tenants 1000] [--pools 100] [--resync 20s]
+ *
+ * Needs the local environment (`make devenv`).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { KubeClient, type KubeObject } from '../operator/kube/client.ts';
+import { Types } from '../operator/kube/resources.ts';
+import { requireDevEnv } from '../test/support/devenv.ts';
+import { installCrds } from '../test/support/kube.ts';
+import { type OperatorProcess, startOperator } from '../test/support/operator.ts';
+
+const { values } = parseArgs({
+  options: {
+    tenants: { type: 'string', default: '1000' },
+    pools: { type: 'string', default: '100' },
+    resync: { type: 'string', default: '20s' },
+  },
+});
+const TENANTS = Number(values.tenants);
+const POOLS = Number(values.pools);
+const env = requireDevEnv();
+const client = new KubeClient({ kubeconfig: env.KUBECONFIG });
+const ns = `bench-scale-${Date.now().toString(36)}`;
+const CLUSTER = 'scale';
+const POOL_ROLES = ['ingest', 'embed', 'query', 'resolve', 'extract'] as const;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resident and peak resident memory of a process, in MB (from /proc). */
+function memoryMb(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+async function writes(op: OperatorProcess): Promise<number> {
+  return op.counter('engram_operator_kube_api_calls_total', { verb: /^(create|update|patch|delete)$/ });
+}
+
+/** Runs `fn` over `items` with `width` in flight. */
+async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>) {
+  const queue = [...items];
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
+    }),
+  );
+}
+
+function reconciled(o: KubeObject): boolean {
+  const status = o.status as { observedGeneration?: number } | undefined;
+  return status?.observedGeneration === o.metadata.generation;
+}
+
+await installCrds(env);
+// Floor: the same operator with nothing to watch.
+const emptyNs = `${ns}-empty`;
+for (const name of [ns, emptyNs])
+  await client.create(Types.Namespace, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+const idle = await startOperator(env, ['--namespaces', emptyNs, '--no-leader-elect', '--log-level', 'warn']);
+await sleep(3000);
+const floor = memoryMb(idle.proc.pid!);
+await idle.stop();
+
+await client.create(Types.Secret, {
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name: 'neo4j-local', namespace: ns },
+  stringData: { username: env.NEO4J_USER, password: env.NEO4J_PASSWORD },
+});
+await client.create(Types.MemoryCluster, {
+  apiVersion: 'engram.dev/v1alpha1',
+  kind: 'MemoryCluster',
+  metadata: { name: CLUSTER, namespace: ns },
+  spec: {
+    kafka: {
+      topicPrefix: `bench.${ns}`,
+      replicationFactor: 1,
+      external: { bootstrapServers: env.KAFKA_BROKERS.split(',') },
+    },
+    neo4j: { external: { uri: env.NEO4J_URI, credentialsSecretRef: { name: 'neo4j-local' } } },
+    redis: { external: { uri: env.REDIS_URL } },
+  },
+});
+const started = performance.now();
+const op = await startOperator(env, [
+  '--namespaces',
+  ns,
+  '--no-leader-elect',
+  '--log-level',
+  'warn',
+  '--resync-period',
+  values.resync,
+]);
+try {
+  const tenants = Array.from({ length: TENANTS }, (_, i) => `t${String(i).padStart(4, '0')}`);
+  await inParallel(tenants, 8, (t) =>
+    client.create(Types.TenantMemory, {
+      apiVersion: 'engram.dev/v1alpha1',
+      kind: 'TenantMemory',
+      metadata: { name: t, namespace: ns },
+      spec: { clusterRef: { name: CLUSTER }, tenantId: t, deletionPolicy: 'Delete' },
+    }),
+  );
+  const pools = Array.from({ length: POOLS }, (_, i) => i);
+  await inParallel(pools, 8, (i) =>
+    client.create(Types.WorkerPool, {
+      apiVersion: 'engram.dev/v1alpha1',
+      kind: 'WorkerPool',
+      metadata: { name: `p${String(i).padStart(3, '0')}`, namespace: ns },
+      spec: {
+        clusterRef: { name: CLUSTER },
+        role: POOL_ROLES[i % POOL_ROLES.length],
+        ...(i % 2 === 0
+          ? { autoscaling: { minReplicas: 1, maxReplicas: 4, targetLagPerReplica: 100 } }
+          : { replicas: 1 }),
+      },
+    }),
+  );
+  const created = performance.now();
+  let done = 0;
+  for (;;) {
+    const [tms, wps] = await Promise.all([
+      client.list(Types.TenantMemory, ns),
+      client.list(Types.WorkerPool, ns),
+    ]);
+    done = tms.items.filter(reconciled).length + wps.items.filter(reconciled).length;
+    if (done >= TENANTS + POOLS) break;
+    if (performance.now() - started > 30 * 60_000) throw new Error(`no convergence: ${done} reconciled`);
+    await sleep(1000);
+  }
+  const converged = performance.now();
+  console.log(
+    `operator at scale: ${TENANTS} TenantMemories, ${POOLS} WorkerPools, 1 MemoryCluster (external stores)`,
+  );
+  console.log(
+    `converged: ${((converged - started) / 1000).toFixed(1)} s from operator start (${((converged - created) / 1000).toFixed(1)} s after the last create)`,
+  );
+  // Idle: wait out the first writes' echoes, then count the writes of one full resync.
+  await sleep(5000);
+  const before = await writes(op);
+  const resyncMs = Number(/^(\d+)s$/.exec(values.resync)?.[1] ?? 20) * 1000;
+  await sleep(resyncMs + 5000);
+  const idleWrites = (await writes(op)) - before;
+  const mem = memoryMb(op.proc.pid!);
+  console.log(`idle resync (${values.resync}): ${idleWrites} API writes (target 0)`);
+  console.log(
+    `resident memory: ${mem.rss.toFixed(0)} MB (peak ${mem.peak.toFixed(0)} MB; target < 150 MB) | floor (empty operator) ${floor.rss.toFixed(0)} MB | ratio ${(mem.rss / floor.rss).toFixed(2)}`,
+  );
+} finally {
+  await op.stop();
+  // Tenants carry a finalizer: let a fresh operator purge them, then drop the namespaces.
+  const cleaner = await startOperator(env, ['--namespaces', ns, '--no-leader-elect', '--log-level', 'warn']);
+  await client.delete(Types.Namespace, undefined, ns).catch(() => {});
+  for (let i = 0; i < 600; i++) {
+    if (!(await client.getOrUndefined(Types.Namespace, undefined, ns))) break;
+    await sleep(1000);
+  }
+  await cleaner.stop();
+  await client.delete(Types.Namespace, undefined, emptyNs).catch(() => {});
+  client.close();
+}
