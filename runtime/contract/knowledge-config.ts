@@ -66,6 +66,14 @@ export const RESOLVE_VARS = {
 } as const;
 
 export const QUERY_VARS = {
+  gatewaySync: v(
+    'ENGRAM_QUERY_SYNC',
+    z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((x) => x === 'true'),
+    'set it to "true" on the gateway to answer POST /v1/tenants/{tenant}/query in the request (needs ENGRAM_NEO4J_URI, ENGRAM_NEO4J_PASSWORD and ENGRAM_MODEL_DIR), or "false"',
+  ),
   overfetch: v(
     'ENGRAM_QUERY_OVERFETCH',
     int(1, 50).default(4),

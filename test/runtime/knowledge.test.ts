@@ -86,7 +86,16 @@ describe('knowledge: corpus -> resolve -> query (child processes)', () => {
       { timeoutMs: 30_000, intervalMs: 20 },
     );
   };
-  const ask = askAsync;
+  /** The synchronous route: the answer in the same request. */
+  const ask = async (tenant: string, text: string, topK = 5): Promise<Answer> => {
+    const res = await fetch(`${base}/v1/tenants/${tenant}/query`, {
+      method: 'POST',
+      headers: headers(tenant),
+      body: JSON.stringify({ text, topK }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    return (await res.json()) as Answer;
+  };
   const entityCount = async (tenant: string) =>
     (
       await driver.executeQuery('MATCH (e:Entity {tenantId: $tenant}) RETURN count(e) AS n', { tenant })
@@ -126,6 +135,7 @@ describe('knowledge: corpus -> resolve -> query (child processes)', () => {
         ENGRAM_TENANT_KEYS_DIR: keysDir,
         ENGRAM_RATE_LIMIT_PER_SECOND: '100000',
         ENGRAM_RATE_LIMIT_BURST: '100000',
+        ENGRAM_QUERY_SYNC: 'true',
       }),
       spawnRuntime('ingest', common),
       spawnRuntime('embed', common),
@@ -385,6 +395,18 @@ describe('knowledge: corpus -> resolve -> query (child processes)', () => {
     assert.equal(third.chunks.length, 5, 'still k results: the search over-fetches');
     assert.ok(!third.chunks.some((c) => c.chunkId === stating), 'an archived chunk never appears');
     await driver.executeQuery('MATCH (c:Chunk {chunkId: $id}) REMOVE c.archived', { id: stating });
+  });
+
+  it('answers asynchronously through query.pending, by id, as the synchronous route does', async () => {
+    const sample = corpus.questions.filter((_, i) => i % 29 === 0);
+    for (const q of sample) {
+      const viaKafka = await askAsync(q.tenant, q.text, 5);
+      const inRequest = await ask(q.tenant, q.text, 5);
+      assert.deepEqual(
+        viaKafka.chunks.map((c) => c.chunkId),
+        inRequest.chunks.map((c) => c.chunkId),
+      );
+    }
   });
 
   it('replaying every extraction changes nothing', async () => {
