@@ -19,7 +19,8 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { parseQuerySettings } from '../../runtime/contract/knowledge-config.ts';
+import { QUERY_VARS } from '../../runtime/contract/config/query.ts';
+import { readVariables } from '../../runtime/contract/config/variables.ts';
 import { chunkVectorIndexStatement, graphNames } from '../../runtime/contract/stores.ts';
 import { OnnxEmbedder } from '../../runtime/model/embedder.ts';
 import { requireModelDir } from '../../runtime/model/model-location.ts';
@@ -198,7 +199,12 @@ async function main(): Promise<void> {
     new QueryEngine(engineDriver, redis, new QuestionEmbedder(embedder), {
       cluster,
       database: 'neo4j',
-      settings: parseQuerySettings({ ENGRAM_QUERY_CACHE_TTL_SECONDS: String(cacheTtl) }),
+      settings: readVariables(
+        QUERY_VARS,
+        { ENGRAM_QUERY_CACHE_TTL_SECONDS: String(cacheTtl) },
+        { readFile: () => '' },
+        [],
+      ),
       log,
       ...(phases && { onPhases: (p: QueryPhases) => phases.push(p) }),
     });

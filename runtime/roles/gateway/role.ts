@@ -3,7 +3,6 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { createKafka, KafkaProducerTransport } from '../../adapters/kafka.ts';
 import { createRedis, redisReady } from '../../adapters/redis.ts';
 import { RuntimeConfigError, requireSection } from '../../contract/config.ts';
-import { parseQuerySettings } from '../../contract/knowledge-config.ts';
 import { METRICS } from '../../contract/metrics.ts';
 import type { RoleContext, RunningRole } from '../../core/role-context.ts';
 import { LATENCY_BUCKETS } from '../../observability/metrics.ts';
@@ -88,12 +87,11 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
   await producer.connect();
 
   // ENGRAM_QUERY_SYNC: this gateway also answers POST /v1/tenants/{t}/query in the request.
-  const querySettings = parseQuerySettings(process.env);
-  if (querySettings.gatewaySync && !(config.neo4j && config.model))
+  if (config.query.gatewaySync && !(config.neo4j && config.model))
     throw new RuntimeConfigError([
       'ENGRAM_QUERY_SYNC is true but ENGRAM_NEO4J_URI, ENGRAM_NEO4J_PASSWORD or ENGRAM_MODEL_DIR is missing. Fix: set them, or set ENGRAM_QUERY_SYNC=false',
     ]);
-  const queryStack = querySettings.gatewaySync
+  const queryStack = config.query.gatewaySync
     ? await openQueryStack(config, log, ctx.metrics, (e) => ctx.fatal(e))
     : undefined;
   const app = buildGatewayApp({

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import neo4j, { type Driver } from 'neo4j-driver';
-import type { QuerySettings } from '../../contract/knowledge-config.ts';
+import type { QueryConfig as QuerySettings } from '../../contract/config/query.ts';
 import { graphNames, redisKeys } from '../../contract/stores.ts';
 import type { Logger } from '../../observability/log.ts';
 import { tenantGeneration } from '../../pipeline/tenant-generation.ts';

@@ -4,7 +4,7 @@
  * the importance of the entities it mentions (resolve adds to it, evolve decays it). Entities and
  * facts reached from a chunk inherit its score.
  */
-import type { QuerySettings } from '../../contract/knowledge-config.ts';
+import type { QueryConfig as QuerySettings } from '../../contract/config/query.ts';
 
 export interface ChunkCandidate {
   chunkId: string;

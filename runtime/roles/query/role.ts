@@ -6,8 +6,8 @@
 import { Histogram } from 'prom-client';
 import { createNeo4jDriver } from '../../adapters/neo4j.ts';
 import { createRedis, redisReady } from '../../adapters/redis.ts';
+import type { QueryConfig as QuerySettings } from '../../contract/config/query.ts';
 import { type RuntimeConfig, requireSection } from '../../contract/config.ts';
-import { parseQuerySettings, type QuerySettings } from '../../contract/knowledge-config.ts';
 import { METRICS } from '../../contract/metrics.ts';
 import { redisKeys } from '../../contract/stores.ts';
 import type { RoleContext, RunningRole } from '../../core/role-context.ts';
@@ -34,9 +34,8 @@ export async function openQueryStack(
   log: Logger,
   metrics: RuntimeMetrics,
   fatal: (error: Error) => void,
-  env: Record<string, string | undefined> = process.env,
 ): Promise<QueryStack> {
-  const settings = parseQuerySettings(env);
+  const settings = config.query;
   const model = requireSection(config, 'model');
   const neo4jConfig = requireSection(config, 'neo4j');
   const embedder = await ThreadedEmbedder.create(

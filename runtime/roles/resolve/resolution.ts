@@ -6,7 +6,7 @@
  * similarity in the grey zone, an optional confirmer (an LLM) decides; without one it is a new
  * entity. This file turns extractions and lookups into the rows the graph write takes.
  */
-import type { ResolveSettings } from '../../contract/knowledge-config.ts';
+import type { ResolveConfig as ResolveSettings } from '../../contract/config/resolve.ts';
 import type { ExtractionMessage as ChunkExtraction } from '../../pipeline/messages.ts';
 import { displayName, entityKey } from './entity-names.ts';
 

@@ -9,8 +9,8 @@ import { Counter, type Registry } from 'prom-client';
 import { createNeo4jDriver } from '../../adapters/neo4j.ts';
 import { WriteSlots } from '../../adapters/neo4j-write-slots.ts';
 import { createRedis, redisReady } from '../../adapters/redis.ts';
+import type { ResolveConfig as ResolveSettings } from '../../contract/config/resolve.ts';
 import { requireSection } from '../../contract/config.ts';
-import { parseResolveSettings, type ResolveSettings } from '../../contract/knowledge-config.ts';
 import { METRICS } from '../../contract/metrics.ts';
 import type { RoleContext, RunningRole } from '../../core/role-context.ts';
 import type { Embedder } from '../../model/embedder.ts';
@@ -143,7 +143,7 @@ export function resolveProcessor(options: ResolveProcessorOptions): Processor<Ch
 
 export async function start(ctx: RoleContext): Promise<RunningRole> {
   const { config, log, health } = ctx;
-  const settings = parseResolveSettings(process.env);
+  const settings = config.resolve;
   const model = requireSection(config, 'model');
   const neo4jConfig = requireSection(config, 'neo4j');
   const embedder = await ThreadedEmbedder.create(
