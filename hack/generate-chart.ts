@@ -74,14 +74,22 @@ function rbacObjects(): Array<{ file: string; object: RbacObject }> {
     );
 }
 
+/** config/rbac/ files whose objects the chart renders only when the feature they serve is enabled. */
+const RBAC_FILE_CONDITIONS: Record<string, string> = {
+  'external-metrics.yaml': '.Values.externalMetrics.enabled',
+};
+
 export function renderRbacTemplate(): string {
-  const docs = rbacObjects().map(({ file, object }) =>
-    `# from config/rbac/${file}: ${object.kind} ${object.metadata.name}\n${stringify(templated(object), { lineWidth: 0 })}`
-      .replaceAll(`${LABELS}: ""`, `{{- include "engram-operator.labels" . | nindent 4 }}`)
-      .replaceAll(NAME, '{{ include "engram-operator.fullname" . }}')
-      .replaceAll(NAMESPACE, '{{ .Release.Namespace }}')
-      .replaceAll(SERVICE_ACCOUNT, '{{ include "engram-operator.serviceAccountName" . }}'),
-  );
+  const docs = rbacObjects().map(({ file, object }) => {
+    const doc =
+      `# from config/rbac/${file}: ${object.kind} ${object.metadata.name}\n${stringify(templated(object), { lineWidth: 0 })}`
+        .replaceAll(`${LABELS}: ""`, `{{- include "engram-operator.labels" . | nindent 4 }}`)
+        .replaceAll(NAME, '{{ include "engram-operator.fullname" . }}')
+        .replaceAll(NAMESPACE, '{{ .Release.Namespace }}')
+        .replaceAll(SERVICE_ACCOUNT, '{{ include "engram-operator.serviceAccountName" . }}');
+    const condition = RBAC_FILE_CONDITIONS[file];
+    return condition ? `{{- if ${condition} }}\n${doc}{{- end }}\n` : doc;
+  });
   return `{{- /* Generated from config/rbac/ by hack/generate-chart.ts: edit config/rbac/, then run it. */}}\n{{- if .Values.rbac.create }}\n${docs.join('---\n')}{{- end }}\n`;
 }
 

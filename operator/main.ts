@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { durationToMilliseconds } from './api/defaults.ts';
+import { WORKER_POOL_LAG_METRIC } from './api/external-metrics.ts';
 import { createLogger, type LogLevel } from './controller/logger.ts';
 import { Manager } from './controller/manager.ts';
 import { OperatorMetrics } from './controller/metrics.ts';
@@ -11,6 +12,9 @@ import { KubeClient } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { leaderElectionTiming } from './kube/leader-election.ts';
 import { registerMemoryClusterController } from './memorycluster/controller.ts';
+import { workerPoolLagSource } from './metrics-api/lag-source.ts';
+import { startExternalMetricsApi } from './metrics-api/start.ts';
+import { registerWorkerPoolController } from './workerpool/controller.ts';
 
 const VERSION = '0.1.0';
 
@@ -89,6 +93,11 @@ program
     'how often a ready cluster re-checks Kafka and external stores',
     '30s',
   )
+  .option(
+    '--lag-poll-interval <duration>',
+    "how often every WorkerPool's consumer-group lag is measured (the HPA metric, status.lag, the gauge)",
+    '10s',
+  )
   .addOption(
     new Option('--log-level <level>', 'log level')
       .choices(['debug', 'info', 'warn', 'error'])
@@ -108,10 +117,28 @@ program
     'reach managed Redis here for its health check instead of its in-cluster Service (operator outside the cluster)',
     hostPort('--managed-redis-address'),
   )
+  .option(
+    '--external-metrics-bind-address <host:port>',
+    'serve the External Metrics API (external.metrics.k8s.io, WorkerPool lag for HPAs) over TLS here; needs config/external-metrics/ installed (default: off)',
+    hostPort('--external-metrics-bind-address'),
+  )
+  .option(
+    '--external-metrics-cert-dir <dir>',
+    'tls.crt and tls.key to serve the External Metrics API with (caBundle then managed by you); default: a self-signed certificate in Secret <service>-tls',
+  )
+  .option(
+    '--external-metrics-service <namespace/name>',
+    'the Service the APIService routes to (default: <operator namespace>/engram-operator-external-metrics)',
+  )
+  .option(
+    '--requestheader-client-ca-file <path>',
+    "CA of the API server's front proxy client certificate (default: from ConfigMap kube-system/extension-apiserver-authentication)",
+  )
   .action(async (opts) => {
     const leaseDurationMs = milliseconds('--lease-duration', opts.leaseDuration);
     const resyncPeriodMs = milliseconds('--resync-period', opts.resyncPeriod);
     const pollIntervalMs = milliseconds('--poll-interval', opts.pollInterval);
+    const lagPollIntervalMs = milliseconds('--lag-poll-interval', opts.lagPollInterval);
     const timing = {
       leaseDurationMs,
       ...(opts.renewDeadline
@@ -191,15 +218,54 @@ program
         ...(opts.managedRedisAddress ? { redis: opts.managedRedisAddress } : {}),
       },
     });
+    const workerPools = registerWorkerPoolController(manager, {
+      kafka,
+      events,
+      log,
+      metrics,
+      lagPollIntervalMs,
+      ...(opts.managedKafkaAddress ? { managedKafkaAddressOverride: opts.managedKafkaAddress } : {}),
+    });
     log.info('starting', {
       version: VERSION,
       namespaces: opts.namespaces || 'all',
       leaderElection: opts.leaderElect,
       operatorNamespace,
     });
+    const externalMetrics = opts.externalMetricsBindAddress
+      ? await (async () => {
+          const [ns, name] = ((opts.externalMetricsService as string | undefined) ?? '').split('/');
+          try {
+            return await startExternalMetricsApi({
+              client: new KubeClient({ kubeconfig: opts.kubeconfig, observe }),
+              log: log.child({ component: 'external-metrics' }),
+              address: opts.externalMetricsBindAddress,
+              service: {
+                namespace: name ? ns! : operatorNamespace,
+                name: name || 'engram-operator-external-metrics',
+              },
+              ...(opts.externalMetricsCertDir ? { certDir: opts.externalMetricsCertDir } : {}),
+              ...(opts.requestheaderClientCaFile
+                ? { requestheaderCaFile: opts.requestheaderClientCaFile }
+                : {}),
+              api: {
+                metricNames: [WORKER_POOL_LAG_METRIC],
+                source: workerPoolLagSource((ns, pool) => workerPools.lag.read(ns, pool)),
+              },
+            });
+          } catch (err) {
+            log.error('cannot serve the External Metrics API', { err });
+            process.exit(1);
+          }
+        })()
+      : undefined;
     await manager.start();
+    // Every replica measures lag once its caches synced: any of them may serve the metric.
+    workerPools.lag.start();
     const code = await manager.done;
+    await workerPools.lag.stop();
     await kafka.closeAll();
+    await externalMetrics?.close();
     log.info('stopped', { code });
     process.exit(code);
   });

@@ -58,6 +58,18 @@ EOF
   openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
   openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
 fi
+# The aggregation layer's front proxy: its own CA (as kubeadm does) and the client certificate
+# kube-apiserver presents to aggregated API servers (the operator's External Metrics API).
+if [[ ! -f $PKI/front-proxy-client.crt ]]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=engram-devenv-front-proxy-ca \
+    -keyout "$PKI/front-proxy-ca.key" -out "$PKI/front-proxy-ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=front-proxy-client \
+    -keyout "$PKI/front-proxy-client.key" -out "$PKI/front-proxy-client.csr" 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' \
+    >"$PKI/front-proxy-client.ext"
+  openssl x509 -req -in "$PKI/front-proxy-client.csr" -CA "$PKI/front-proxy-ca.crt" -CAkey "$PKI/front-proxy-ca.key" \
+    -CAcreateserial -days 3650 -extfile "$PKI/front-proxy-client.ext" -out "$PKI/front-proxy-client.crt" 2>/dev/null
+fi
 KUBECONFIG_FILE=$STATE/kubeconfig
 b64() { base64 -w0 <"$1"; }
 cat >"$KUBECONFIG_FILE.tmp" <<EOF
@@ -96,10 +108,17 @@ start kube-apiserver "$APISERVER_PORT" "$K8S_BIN/kube-apiserver" \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=RBAC --allow-privileged=true \
   --disable-admission-plugins=ServiceAccount --cert-dir="$DATA/apiserver" \
+  --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- \
+  --proxy-client-cert-file="$PKI/front-proxy-client.crt" --proxy-client-key-file="$PKI/front-proxy-client.key" \
+  --enable-aggregator-routing=true \
   --audit-policy-file="$DEVENV_ROOT/hack/devenv/audit-policy.yaml" --audit-log-path="$LOGS/audit.log" \
   --audit-log-maxsize=100 --audit-log-maxbackup=1
 wait_for kube-apiserver 90 https_ok "https://127.0.0.1:$APISERVER_PORT/readyz"
 
+# Every default controller runs, the HPA's with a 5 s sync for tests, all with the admin
+# credentials (test/operator/external-metrics.test.ts checks the HPA ServiceAccount's RBAC by impersonation).
 start kube-controller-manager "$KCM_PORT" "$K8S_BIN/kube-controller-manager" \
   --kubeconfig="$KUBECONFIG_FILE" --bind-address=127.0.0.1 --secure-port="$KCM_PORT" \
   --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics \

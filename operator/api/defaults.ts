@@ -99,6 +99,11 @@ export const DEFAULT_WORKER_POOL = {
   /** HPA behaviour when spec.autoscaling.behavior is unset (KEDA's 300 s cooldown for scale-down). */
   scaleUpStabilizationSeconds: 0,
   scaleDownStabilizationSeconds: 300,
+  /** With minReplicas 0: any lag wakes a pool at zero. */
+  activationLag: 1,
+  scaleToZeroAfter: '5m',
+  /** Pods of a non-autoscaled pool when spec.replicas is unset (the schema default). */
+  replicas: 1,
 } as const;
 
 export const DEFAULT_TENANT_QUOTAS = {

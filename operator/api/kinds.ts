@@ -123,7 +123,7 @@ export const workerPoolKind: KindDefinition = {
   printerColumns: [
     { name: 'Cluster', type: 'string', jsonPath: '.spec.clusterRef.name', description: 'MemoryCluster.' },
     { name: 'Role', type: 'string', jsonPath: '.spec.role', description: 'Runtime role.' },
-    { name: 'Replicas', type: 'integer', jsonPath: '.spec.replicas', description: 'Desired pods.' },
+    { name: 'Replicas', type: 'integer', jsonPath: '.status.replicas', description: 'Pods of the pool.' },
     { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas', description: 'Ready pods.' },
     { name: 'Lag', type: 'integer', jsonPath: '.status.lag', description: 'Consumer-group lag (messages).' },
     age,

@@ -1,7 +1,8 @@
 /**
  * WorkerPool (wp): a scalable pool of engram-runtime workers for one role. Without autoscaling the
- * operator runs spec.replicas pods; with it, an autoscaling/v2 HPA scales the pool through its /scale
- * subresource on the pool's consumer-group lag, and the operator never writes spec.replicas itself.
+ * operator runs spec.replicas pods (kubectl scale writes it through the pool's /scale); with it, an
+ * autoscaling/v2 HPA scales the pool's Deployment on the pool's consumer-group lag, and the
+ * operator's applied Deployment never contains replicas (the HPA owns them).
  */
 import { z } from 'zod';
 import { ROLE_SPECS, ROLES, type Role } from '../../runtime/contract/roles.ts';
@@ -19,6 +20,7 @@ import {
   observedGenerationSchema,
 } from './common.ts';
 import { DEFAULT_WORKER_POOL } from './defaults.ts';
+import { celIsDuration, duration } from './durations.ts';
 import { resourceRequirementsSchema } from './quantities.ts';
 import { nodeSelectorSchema, tolerationSchema } from './scheduling.ts';
 import { API_VERSION, WORKER_POOL_CONDITIONS } from './wellknown.ts';
@@ -68,15 +70,25 @@ const scalingRulesSchema = (direction: 'up' | 'down', defaultWindow: number) =>
     })
     .describe(`Scale-${direction} behaviour (autoscaling/v2 HPA behavior).`);
 
+/** CEL: `field` of the autoscaling object is unset, or a valid duration of at least `min`. */
+const atLeast = (field: string, min: string) =>
+  `!has(self.${field}) || !(${celIsDuration(`self.${field}`)}) || duration(self.${field}) >= duration('${min}')`;
+
 const autoscalingSchema = z
   .object({
-    minReplicas: z.int().min(1).max(1000).describe('Fewest pods the HPA keeps, even with no lag.'),
+    minReplicas: z
+      .int()
+      .min(0)
+      .max(1000)
+      .describe(
+        'Fewest pods the HPA keeps, even with no lag. 0 scales the pool to zero: after scaleToZeroAfter with no lag the operator scales it to 0, and back to 1 when the lag reaches activationLag (the HPA takes over above 1).',
+      ),
     maxReplicas: z
       .int()
       .min(1)
       .max(1000)
       .describe(
-        'Most pods the HPA runs; more pods than topic partitions sit idle, so keep it at most the partitions.',
+        'Most pods the HPA runs. The operator caps it at the partition count of the consumed topic (more pods would sit idle) unless allowReplicasAbovePartitions is true.',
       ),
     targetLagPerReplica: z
       .int()
@@ -85,6 +97,31 @@ const autoscalingSchema = z
       .meta({ format: 'int64' })
       .describe(
         'Consumer-group lag (messages) one pod should carry: the HPA runs about ceil(total lag / target) pods.',
+      ),
+    activationLag: z
+      .int()
+      .min(1)
+      .max(1_000_000_000_000)
+      .meta({ format: 'int64' })
+      .optional()
+      .describe(
+        `With minReplicas 0: the lag at which a pool at zero gets its first pod back. Default: ${DEFAULT_WORKER_POOL.activationLag}.`,
+      ),
+    scaleToZeroAfter: duration('autoscaling.scaleToZeroAfter')
+      .optional()
+      .describe(
+        `With minReplicas 0: how long the pool must have had no lag before the operator scales it to zero. Default: ${DEFAULT_WORKER_POOL.scaleToZeroAfter}.`,
+      ),
+    allowReplicasAbovePartitions: z
+      .boolean()
+      .optional()
+      .describe(
+        'Let the HPA run more pods than the consumed topic has partitions (the extra pods receive no partition). Default: false.',
+      ),
+    excludeStuckPartitionsAfter: duration('autoscaling.excludeStuckPartitionsAfter')
+      .optional()
+      .describe(
+        'Leave out of the scaling lag a partition whose committed offset has not moved for this long while it had lag, as long as other partitions of the pool made progress meanwhile (a poison message more pods cannot fix). Unset: every partition counts.',
       ),
     behavior: z
       .object({
@@ -95,19 +132,45 @@ const autoscalingSchema = z
       .describe('How fast the pool grows and shrinks.'),
   })
   .meta(
-    cel({
-      rule: 'self.minReplicas <= self.maxReplicas',
-      message: 'autoscaling.minReplicas must not exceed autoscaling.maxReplicas',
-      messageExpression: celFormat(
-        'autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d): lower minReplicas or raise maxReplicas',
-        'self.minReplicas',
-        'self.maxReplicas',
-      ),
-      fieldPath: '.minReplicas',
-    }),
+    cel(
+      {
+        rule: 'self.minReplicas <= self.maxReplicas',
+        message: 'autoscaling.minReplicas must not exceed autoscaling.maxReplicas',
+        messageExpression: celFormat(
+          'autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d): lower minReplicas or raise maxReplicas',
+          'self.minReplicas',
+          'self.maxReplicas',
+        ),
+        fieldPath: '.minReplicas',
+      },
+      {
+        rule: '!has(self.activationLag) || self.minReplicas == 0',
+        message:
+          'autoscaling.activationLag applies only to a pool that scales to zero: set minReplicas to 0 or remove activationLag',
+        fieldPath: '.activationLag',
+      },
+      {
+        rule: '!has(self.scaleToZeroAfter) || self.minReplicas == 0',
+        message:
+          'autoscaling.scaleToZeroAfter applies only to a pool that scales to zero: set minReplicas to 0 or remove scaleToZeroAfter',
+        fieldPath: '.scaleToZeroAfter',
+      },
+      {
+        rule: atLeast('scaleToZeroAfter', '10s'),
+        message:
+          'autoscaling.scaleToZeroAfter must be at least 10s: the lag is polled every few seconds, a shorter idle time would stop a pool that is only between two messages',
+        fieldPath: '.scaleToZeroAfter',
+      },
+      {
+        rule: atLeast('excludeStuckPartitionsAfter', '1m'),
+        message:
+          'autoscaling.excludeStuckPartitionsAfter must be at least 1m: a slow message is not a stuck partition',
+        fieldPath: '.excludeStuckPartitionsAfter',
+      },
+    ),
   )
   .describe(
-    'Scale on consumer lag: the operator creates an autoscaling/v2 HPA with the pool lag as External metric, targeting this WorkerPool through /scale. Do not also set spec.replicas in GitOps: the HPA owns it.',
+    'Scale on consumer lag: the operator creates an autoscaling/v2 HPA on the pool Deployment with the pool lag as External metric, and never applies spec.replicas to the Deployment itself. Do not also set spec.replicas in GitOps: it is ignored while autoscaling is set.',
   );
 
 const gpuSchema = z
@@ -166,7 +229,7 @@ export const workerPoolSpecSchema = z
       .max(1000)
       .default(1)
       .describe(
-        'Desired pods when not autoscaled (kubectl scale writes it through /scale). With autoscaling the HPA sets it; leave it out of GitOps manifests then.',
+        'Desired pods when not autoscaled (kubectl scale writes it through /scale). Ignored while spec.autoscaling is set: the HPA owns the pods then; leave it out of GitOps manifests.',
       ),
     image: image(
       'Runtime image for this pool only (e.g. a CUDA build for GPU pools). Default: spec.runtime.image of the cluster.',
@@ -244,12 +307,32 @@ export const workerPoolStatusSchema = z
       .min(0)
       .meta({ format: 'int64' })
       .optional()
-      .describe('Consumer-group lag: messages produced to the pool topics and not yet committed.'),
+      .describe(
+        'Consumer-group lag: messages produced to the pool topics and not yet committed (stuck partitions left out when autoscaling.excludeStuckPartitionsAfter is set).',
+      ),
+    partitions: z.int().min(0).optional().describe('Partitions of the topics the pool consumes.'),
+    stuckPartitions: z
+      .int()
+      .min(0)
+      .optional()
+      .describe('Partitions left out of the lag as stuck (autoscaling.excludeStuckPartitionsAfter).'),
+    lagObservedAt: z
+      .string()
+      .max(64)
+      .optional()
+      .describe(
+        'When the lag was last measured as it is now (RFC 3339); it is rewritten only when the lag changes.',
+      ),
     horizontalPodAutoscalerName: z
       .string()
       .max(253)
       .optional()
       .describe('The HPA scaling this pool, when autoscaling is set.'),
+    maxReplicas: z
+      .int()
+      .min(0)
+      .optional()
+      .describe('maxReplicas the HPA was given: spec.autoscaling.maxReplicas capped at the partitions.'),
   })
   .describe('Observed state of the worker pool, written by the operator.');
 

@@ -17,6 +17,14 @@ export interface KafkaConnection {
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
 }
 
+export interface PartitionOffsets {
+  partition: number;
+  /** Log-start offset: the oldest record still on the broker. */
+  low: number;
+  /** Log-end offset: the offset the next record gets. */
+  high: number;
+}
+
 export type KafkaCallObserver = (verb: string, result: 'ok' | 'error') => void;
 
 /**
@@ -192,21 +200,18 @@ export class TopicAdmin {
     );
   }
 
-  /** Committed offsets vs log-end offsets of a consumer group over `topics`. */
-  async consumerLag(groupId: string, topics: string[]): Promise<number> {
-    let lag = 0;
+  /** Log-start and log-end offset of every partition of `topic` (one ListOffsets round). */
+  async logOffsets(topic: string): Promise<PartitionOffsets[]> {
+    const offsets = await this.call('fetchTopicOffsets', () => this.admin.fetchTopicOffsets(topic));
+    return offsets.map((o) => ({ partition: o.partition, low: Number(o.low), high: Number(o.high) }));
+  }
+
+  /** A consumer group's committed offset per partition of `topics`; -1 where it never committed. */
+  async committedOffsets(groupId: string, topics: string[]): Promise<Map<string, Map<number, number>>> {
     const committed = await this.call('fetchOffsets', () => this.admin.fetchOffsets({ groupId, topics }));
-    for (const t of committed) {
-      const ends = await this.call('fetchTopicOffsets', () => this.admin.fetchTopicOffsets(t.topic));
-      const end = new Map(ends.map((e) => [e.partition, Number(e.high)]));
-      for (const p of t.partitions) {
-        const high = end.get(p.partition) ?? 0;
-        const at = Number(p.offset);
-        // No committed offset yet: the whole log counts as lag, never -1.
-        lag += at < 0 ? high : Math.max(0, high - at);
-      }
-    }
-    return lag;
+    return new Map(
+      committed.map((t) => [t.topic, new Map(t.partitions.map((p) => [p.partition, Number(p.offset)]))]),
+    );
   }
 
   async close(): Promise<void> {

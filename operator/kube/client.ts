@@ -347,7 +347,7 @@ export class KubeClient {
     namespace: string | undefined,
     name: string,
     patch: unknown,
-    subresource?: 'status',
+    subresource?: 'status' | 'scale',
   ): Promise<KubeObject> {
     return this.request({
       method: 'PATCH',

@@ -32,6 +32,7 @@ export const Types = {
   PodDisruptionBudget: type('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
   NetworkPolicy: type('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies'),
   Lease: type('coordination.k8s.io/v1', 'Lease', 'leases'),
+  APIService: type('apiregistration.k8s.io/v1', 'APIService', 'apiservices', false),
   StorageClass: type('storage.k8s.io/v1', 'StorageClass', 'storageclasses', false),
   CustomResourceDefinition: type(
     'apiextensions.k8s.io/v1',

@@ -160,9 +160,10 @@ export function registerMemoryClusterController(
     update: (a, b) => a.metadata.resourceVersion !== b.metadata.resourceVersion && secretChanged(b),
     delete: secretChanged,
   });
-  // Worker pools and tenants feed the cluster's summary columns.
+  // Worker pools and tenants feed the cluster's summary columns. A lag poll updates every pool
+  // at once: the delay folds those status writes into one write of the cluster.
   const toCluster = (o: KubeObject) => {
-    for (const key of clusterRefOf(o)) enqueue(key);
+    for (const key of clusterRefOf(o)) enqueue(key, CHILD_EVENT_DELAY_MS);
   };
   for (const cache of [caches.workerPools, caches.tenants]) {
     cache.on({ add: toCluster, update: (_a, b) => toCluster(b), delete: toCluster });

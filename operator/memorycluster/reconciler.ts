@@ -31,6 +31,7 @@ import {
   computeClusterStatus,
   computePausedStatus,
   type PartHealth,
+  workersHealth,
 } from './status.ts';
 import type { VolumeExpansion } from './storage.ts';
 import type { StoreHealth } from './stores.ts';
@@ -217,7 +218,7 @@ export class MemoryClusterReconciler implements Controller {
         : topics,
       graphStore: part('neo4j', graphStore),
       cache: part('redis', cache),
-      workers: this.workersHealth(cluster),
+      workers: workersHealth(this.#o.caches.workerPools.byIndex(CLUSTER_REF_INDEX, `${ns}/${name}`)),
       tenants: this.#o.caches.tenants.byIndex(CLUSTER_REF_INDEX, `${ns}/${name}`).length,
       endpoints: endpoints(cluster),
       credentials: credentialSecrets(cluster),
@@ -292,49 +293,6 @@ export class MemoryClusterReconciler implements Controller {
     await topics.forget(key, cluster.metadata.uid);
     this.#o.stores.forget(key);
     return {};
-  }
-
-  private workersHealth(cluster: MemoryCluster): ClusterObservation['workers'] {
-    const pools = this.#o.caches.workerPools
-      .list(cluster.metadata.namespace)
-      .filter(
-        (p) => (p.spec as { clusterRef?: { name?: string } }).clusterRef?.name === cluster.metadata.name,
-      );
-    let replicas = 0;
-    let readyReplicas = 0;
-    let totalLag = 0;
-    const notReady: string[] = [];
-    for (const p of pools) {
-      const st = (p.status ?? {}) as { replicas?: number; readyReplicas?: number; lag?: number };
-      replicas += st.replicas ?? (p.spec as { replicas?: number }).replicas ?? 0;
-      readyReplicas += st.readyReplicas ?? 0;
-      totalLag += st.lag ?? 0;
-      const ready = (
-        p.status as { conditions?: Array<{ type: string; status: string }> } | undefined
-      )?.conditions?.find((c) => c.type === 'Ready');
-      if (ready?.status !== 'True') notReady.push(p.metadata.name);
-    }
-    const counts = { pools: pools.length, replicas, readyReplicas, totalLag };
-    if (!pools.length)
-      return {
-        status: 'True',
-        reason: 'NoWorkerPools',
-        message: 'no WorkerPool references this cluster yet',
-        ...counts,
-      };
-    if (notReady.length)
-      return {
-        status: 'Unknown',
-        reason: 'WorkersNotReady',
-        message: `worker pools not ready: ${notReady.join(', ')}`,
-        ...counts,
-      };
-    return {
-      status: 'True',
-      reason: 'WorkersReady',
-      message: `${pools.length} worker pool(s) ready`,
-      ...counts,
-    };
   }
 }
 

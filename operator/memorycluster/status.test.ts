@@ -6,6 +6,7 @@ import {
   computePausedStatus,
   type PartHealth,
   statefulSetHealth,
+  workersHealth,
 } from './status.ts';
 
 const ok: PartHealth = { status: 'True', reason: 'Ready', message: 'ok' };
@@ -146,5 +147,43 @@ describe('statefulSetHealth', () => {
         .status,
       'True',
     );
+  });
+});
+
+describe('workersHealth', () => {
+  const pool = (name: string, ready: string | undefined, generation = 1, observed = 1) => ({
+    apiVersion: 'engram.dev/v1alpha1',
+    kind: 'WorkerPool',
+    metadata: { name, namespace: 'ns', generation },
+    status: {
+      replicas: 2,
+      readyReplicas: ready === 'True' ? 2 : 0,
+      lag: 5,
+      conditions: ready
+        ? [
+            {
+              type: 'Ready',
+              status: ready,
+              reason: 'R',
+              message: `${name} says ${ready}`,
+              observedGeneration: observed,
+            },
+          ]
+        : [],
+    },
+  });
+  it('is True with no pools, and True when every pool is Ready for its generation', () => {
+    assert.equal(workersHealth([]).status, 'True');
+    const h = workersHealth([pool('a', 'True'), pool('b', 'True')]);
+    assert.deepEqual([h.status, h.replicas, h.readyReplicas, h.totalLag], ['True', 4, 4, 10]);
+  });
+  it('is False (not Unknown forever) when a pool fails, naming it', () => {
+    const h = workersHealth([pool('a', 'True'), pool('b', 'False')]);
+    assert.equal(h.status, 'False');
+    assert.match(h.message, /b: b says False/);
+  });
+  it('is Unknown while a pool is not yet reconciled for its generation', () => {
+    assert.equal(workersHealth([pool('a', undefined)]).status, 'Unknown');
+    assert.equal(workersHealth([pool('a', 'True', 2, 1)]).status, 'Unknown');
   });
 });

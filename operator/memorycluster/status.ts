@@ -8,6 +8,72 @@ import { CONDITION_TYPES as C } from '../api/wellknown.ts';
 import { type ConditionInput, type ConditionStatus, mergeConditions } from '../controller/conditions.ts';
 import type { KubeObject } from '../kube/client.ts';
 
+interface PoolState {
+  observedGeneration?: number;
+  replicas?: number;
+  readyReplicas?: number;
+  lag?: number;
+  conditions?: Array<{
+    type: string;
+    status: string;
+    reason?: string;
+    message?: string;
+    observedGeneration?: number;
+  }>;
+}
+
+/**
+ * The cluster's worker pools as one part (pure): a pool counts as ready only when its own Ready is
+ * True for its current generation; one False pool makes the part False (with its reason), a pool
+ * still rolling out (or not yet seen by its controller) makes it Unknown.
+ */
+export function workersHealth(pools: readonly KubeObject[]): ClusterObservation['workers'] {
+  let replicas = 0;
+  let readyReplicas = 0;
+  let totalLag = 0;
+  const failing: string[] = [];
+  const pending: string[] = [];
+  for (const p of [...pools].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+    const st = (p.status ?? {}) as PoolState;
+    replicas += st.replicas ?? 0;
+    readyReplicas += st.readyReplicas ?? 0;
+    totalLag += st.lag ?? 0;
+    const ready = st.conditions?.find((c) => c.type === 'Ready');
+    const current = ready !== undefined && ready.observedGeneration === (p.metadata.generation ?? 0);
+    if (current && ready.status === 'False')
+      failing.push(`${p.metadata.name}: ${ready.message ?? ready.reason}`);
+    else if (!current || ready.status !== 'True') pending.push(p.metadata.name);
+  }
+  const counts = { pools: pools.length, replicas, readyReplicas, totalLag };
+  if (!pools.length)
+    return {
+      status: 'True',
+      reason: 'NoWorkerPools',
+      message: 'no WorkerPool references this cluster yet',
+      ...counts,
+    };
+  if (failing.length)
+    return {
+      status: 'False',
+      reason: 'WorkerPoolFailing',
+      message: `worker pools failing: ${failing.join('; ')}`,
+      ...counts,
+    };
+  if (pending.length)
+    return {
+      status: 'Unknown',
+      reason: 'WorkersNotReady',
+      message: `worker pools not ready yet: ${pending.join(', ')}`,
+      ...counts,
+    };
+  return {
+    status: 'True',
+    reason: 'WorkersReady',
+    message: `${pools.length} worker pool(s) ready`,
+    ...counts,
+  };
+}
+
 export interface PartHealth {
   status: ConditionStatus;
   reason: string;

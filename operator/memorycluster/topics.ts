@@ -71,30 +71,8 @@ export class ClusterTopics {
   }
 
   /** The Kafka connection of a cluster, credentials read from its Secrets. */
-  async connection(cluster: MemoryCluster): Promise<KafkaConnection> {
-    const ns = cluster.metadata.namespace ?? 'default';
-    const { managed, external } = cluster.spec.kafka;
-    if (managed || !external) {
-      return { brokers: [this.#o.managedKafkaAddressOverride ?? managedKafkaBootstrap(cluster)] };
-    }
-    const conn: KafkaConnection = { brokers: external.bootstrapServers };
-    if (external.tls) {
-      const tls: NonNullable<KafkaConnection['tls']> = {};
-      if (external.tls.caSecretRef)
-        tls.ca = await this.#o.secrets.key(ns, external.tls.caSecretRef.name, external.tls.caSecretRef.key);
-      if (external.tls.clientCertSecretRef) {
-        const data = await this.#o.secrets.read(ns, external.tls.clientCertSecretRef.name);
-        tls.cert = data['tls.crt'];
-        tls.key = data['tls.key'];
-      }
-      conn.tls = tls;
-    }
-    if (external.sasl) {
-      const creds = await this.#o.secrets.credentials(ns, external.sasl.credentialsSecretRef);
-      const mechanism = external.sasl.mechanism.toLowerCase() as 'plain' | 'scram-sha-256' | 'scram-sha-512';
-      conn.sasl = { mechanism, username: creds.username, password: creds.password };
-    }
-    return conn;
+  connection(cluster: MemoryCluster): Promise<KafkaConnection> {
+    return kafkaConnection(cluster, this.#o.secrets, this.#o.managedKafkaAddressOverride);
   }
 
   /** Secrets the Kafka connection needs: kept (finalizer) until the cluster's topics are deleted. */
@@ -450,4 +428,38 @@ function claimedList(
       if (last) return { ...last, ...base };
       return { ...base, partitions: 0, replicationFactor: 0 };
     });
+}
+
+/**
+ * The Kafka connection of a cluster, credentials read from its Secrets: the one way every
+ * controller reaches a cluster's brokers (so they share its admin client in the TopicAdminPool).
+ */
+export async function kafkaConnection(
+  cluster: MemoryCluster,
+  secrets: SecretReader,
+  managedKafkaAddressOverride: string | undefined,
+): Promise<KafkaConnection> {
+  const ns = cluster.metadata.namespace ?? 'default';
+  const { managed, external } = cluster.spec.kafka;
+  if (managed || !external) {
+    return { brokers: [managedKafkaAddressOverride ?? managedKafkaBootstrap(cluster)] };
+  }
+  const conn: KafkaConnection = { brokers: external.bootstrapServers };
+  if (external.tls) {
+    const tls: NonNullable<KafkaConnection['tls']> = {};
+    if (external.tls.caSecretRef)
+      tls.ca = await secrets.key(ns, external.tls.caSecretRef.name, external.tls.caSecretRef.key);
+    if (external.tls.clientCertSecretRef) {
+      const data = await secrets.read(ns, external.tls.clientCertSecretRef.name);
+      tls.cert = data['tls.crt'];
+      tls.key = data['tls.key'];
+    }
+    conn.tls = tls;
+  }
+  if (external.sasl) {
+    const creds = await secrets.credentials(ns, external.sasl.credentialsSecretRef);
+    const mechanism = external.sasl.mechanism.toLowerCase() as 'plain' | 'scram-sha-256' | 'scram-sha-512';
+    conn.sasl = { mechanism, username: creds.username, password: creds.password };
+  }
+  return conn;
 }

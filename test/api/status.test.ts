@@ -188,7 +188,11 @@ describe('status subresource, printer columns, /scale, field selectors', () => {
         consumerGroup: `engram.prod.${wp.spec.role}`,
         topics: [`engram.prod.${wp.spec.role === 'embed' ? 'ingest.embed' : 'query.pending'}`],
         lag: 4_321,
+        partitions: 16,
+        stuckPartitions: 1,
+        lagObservedAt: '2026-12-03T06:00:00.000Z',
         horizontalPodAutoscalerName: name,
+        maxReplicas: 16,
       };
       assert.deepEqual(uncoveredPaths(statusSchema('workerpools'), wpStatus, 'status'), []);
       await rawApply(t, `${path('workerpools', name)}/status`, {

@@ -33,24 +33,16 @@ const NOT_EXERCISED: Record<string, string> = {
   'engram.dev/tenantmemories:patch': 'TenantMemory controller (its finalizer): not on main yet',
   'engram.dev/workerpools:patch': 'WorkerPool controller (its finalizer): not on main yet',
   'engram.dev/tenantmemories/status:update': 'TenantMemory controller: not on main yet',
-  'engram.dev/workerpools/status:update': 'WorkerPool controller: not on main yet',
   'engram.dev/memoryclusters/finalizers:update':
     'an authorization check of the OwnerReferencesPermissionEnforcement admission plugin (children with blockOwnerDeletion), not a call; the plugin is off here, on in OpenShift and hardened clusters',
   'engram.dev/tenantmemories/finalizers:update': 'as memoryclusters/finalizers, for TenantMemory children',
   'engram.dev/workerpools/finalizers:update': 'as memoryclusters/finalizers, for WorkerPool children',
+  'apps/deployments/scale:patch':
+    "a scale-to-zero pool's 0 <-> 1 step (test/operator/rbac.test.ts runs one under these rules)",
   'core/secrets:patch':
     "the finalizer on external Kafka's SASL credentials Secret (the local broker has no SASL)",
   'storage.k8s.io/storageclasses:list':
     'finding the default StorageClass when neither template nor claim names one',
-  ...Object.fromEntries(
-    ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'].flatMap((v) => [
-      [`apps/deployments:${v}`, 'WorkerPool controller: not on main yet (prune to its verbs at merge)'],
-      [
-        `autoscaling/horizontalpodautoscalers:${v}`,
-        'WorkerPool controller: not on main yet (prune at merge)',
-      ],
-    ]),
-  ),
 };
 
 interface AuditEvent {
@@ -182,6 +174,39 @@ describe("the chart's RBAC against the calls the operator makes", () => {
         `engram_operator_resource_ready{kind="MemoryCluster",namespace="${ns}",name="life"}`,
       );
     assert.equal(await readyGauge(), 1, 'the Ready gauge the NotReady alert reads');
+    // Worker pools: a fixed one and an autoscaled one (Deployment, HPA), then autoscaling turned off.
+    const pool = (name: string, spec: Record<string, unknown>) =>
+      client.create(Types.WorkerPool, {
+        apiVersion: 'engram.dev/v1alpha1',
+        kind: 'WorkerPool',
+        metadata: { name, namespace: ns },
+        spec: { clusterRef: { name: 'life' }, ...spec },
+      });
+    await pool('life-ingest', { role: 'ingest', replicas: 1 });
+    await pool('life-embed', {
+      role: 'embed',
+      autoscaling: { minReplicas: 1, maxReplicas: 3, targetLagPerReplica: 100 },
+    });
+    const poolReconciled = async (name: string) => {
+      const wp = await client.get(Types.WorkerPool, ns, name);
+      return (
+        (wp.status as { observedGeneration?: number } | undefined)?.observedGeneration ===
+        wp.metadata.generation
+      );
+    };
+    await eventually(
+      'pools reconciled',
+      async () => (await poolReconciled('life-ingest')) && (await poolReconciled('life-embed')),
+    );
+    await eventually('the autoscaled pool has its HPA', async () =>
+      Boolean(await client.getOrUndefined(Types.HorizontalPodAutoscaler, ns, 'life-embed')),
+    );
+    await client.mergePatch(Types.WorkerPool, ns, 'life-embed', { spec: { autoscaling: null, replicas: 1 } });
+    await eventually(
+      'the HPA goes with autoscaling',
+      async () => !(await client.getOrUndefined(Types.HorizontalPodAutoscaler, ns, 'life-embed')),
+    );
+    for (const name of ['life-ingest', 'life-embed']) await client.delete(Types.WorkerPool, ns, name);
     // Grow the volumes (claims patched, StatefulSet re-created) and roll Neo4j's memory settings.
     const grown = await client.mergePatch(Types.MemoryCluster, ns, 'life', {
       spec: { neo4j: { managed: { storage: { size: '2Gi' }, memory: { heap: '1Gi' } } } },

@@ -63,6 +63,8 @@ describe('the shipped RBAC and Deployment', () => {
       'engram-system',
       '--leader-election-id',
       `engram-operator-${ns}`,
+      '--lag-poll-interval',
+      '1s',
     ]);
     await client.apply(Types.MemoryCluster, {
       apiVersion: 'engram.dev/v1alpha1',
@@ -85,6 +87,26 @@ describe('the shipped RBAC and Deployment', () => {
         mc.status as { conditions?: Array<{ type: string; status: string }> } | undefined
       )?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     });
+    // A WorkerPool's children and its scale-to-zero step (the Deployment's /scale) under the same rules.
+    await client.apply(Types.WorkerPool, {
+      apiVersion: 'engram.dev/v1alpha1',
+      kind: 'WorkerPool',
+      metadata: { name: 'sleepy', namespace: ns },
+      spec: {
+        clusterRef: { name: 'rbac' },
+        role: 'ingest',
+        autoscaling: { minReplicas: 0, maxReplicas: 2, targetLagPerReplica: 10, scaleToZeroAfter: '10s' },
+      },
+    });
+    await eventually(
+      'the pool scaled to zero, its HPA in place',
+      async () => {
+        const d = await client.getOrUndefined(Types.Deployment, ns, 'sleepy');
+        const hpa = await client.getOrUndefined(Types.HorizontalPodAutoscaler, ns, 'sleepy');
+        return !!hpa && (d?.spec as { replicas?: number } | undefined)?.replicas === 0;
+      },
+      { timeoutMs: 40_000 },
+    );
     await client.delete(Types.MemoryCluster, ns, 'rbac');
     await eventually(
       'deleted through the finalizer',

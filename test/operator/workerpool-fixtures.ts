@@ -1,0 +1,91 @@
+/** Shared pieces of the WorkerPool end-to-end tests: a MemoryCluster on the local servers, pools, a pod's env. */
+import type { KubeClient, KubeObject } from '../../operator/kube/client.ts';
+import { Types } from '../../operator/kube/resources.ts';
+import type { DevEnv } from '../support/devenv.ts';
+
+export const SMALL_TOPICS = {
+  'ingest.raw': { partitions: 4 },
+  'ingest.embed': { partitions: 2 },
+  'ingest.extract': { partitions: 1 },
+  'graph.resolve': { partitions: 1 },
+  'graph.evolve': { partitions: 1 },
+  'query.pending': { partitions: 2 },
+  dlq: { partitions: 1 },
+};
+
+/** An external-mode MemoryCluster on the local Kafka, Neo4j and Redis (and its Neo4j Secret). */
+export async function applyLocalCluster(
+  client: KubeClient,
+  env: DevEnv,
+  ns: string,
+  name: string,
+  prefix: string,
+): Promise<void> {
+  await client.apply(Types.Secret, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: `${name}-neo4j`, namespace: ns },
+    stringData: { username: env.NEO4J_USER, password: env.NEO4J_PASSWORD },
+  } as KubeObject);
+  await client.apply(Types.MemoryCluster, {
+    apiVersion: 'engram.dev/v1alpha1',
+    kind: 'MemoryCluster',
+    metadata: { name, namespace: ns },
+    spec: {
+      kafka: {
+        topicPrefix: prefix,
+        replicationFactor: 1,
+        external: { bootstrapServers: env.KAFKA_BROKERS.split(',') },
+        topics: SMALL_TOPICS,
+      },
+      neo4j: { external: { uri: env.NEO4J_URI, credentialsSecretRef: { name: `${name}-neo4j` } } },
+      redis: { external: { uri: env.REDIS_URL } },
+    },
+  });
+}
+
+export const workerPool = (ns: string, name: string, spec: Record<string, unknown>): KubeObject => ({
+  apiVersion: 'engram.dev/v1alpha1',
+  kind: 'WorkerPool',
+  metadata: { name, namespace: ns },
+  spec: { clusterRef: { name: 'demo' }, ...spec },
+});
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: {
+    secretKeyRef?: { name: string; key: string };
+    resourceFieldRef?: { resource: string };
+    fieldRef?: { fieldPath: string };
+  };
+}
+
+export interface WorkerContainer {
+  args: string[];
+  env: EnvVar[];
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
+}
+
+export const workerContainer = (d: KubeObject): WorkerContainer =>
+  (d.spec as { template: { spec: { containers: WorkerContainer[] } } }).template.spec.containers[0]!;
+
+/** The env as the kubelet resolves it: Secret keys read from the API server, the CPU limit as whole cores. */
+export async function resolvePodEnv(
+  client: KubeClient,
+  ns: string,
+  c: WorkerContainer,
+): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of c.env) {
+    if (e.value !== undefined) out[e.name] = e.value;
+    else if (e.valueFrom?.secretKeyRef) {
+      const s = await client.get(Types.Secret, ns, e.valueFrom.secretKeyRef.name);
+      const v = (s.data as Record<string, string>)[e.valueFrom.secretKeyRef.key];
+      if (v === undefined)
+        throw new Error(`Secret ${s.metadata.name} has no key ${e.valueFrom.secretKeyRef.key}`);
+      out[e.name] = Buffer.from(v, 'base64').toString('utf8');
+    } else if (e.valueFrom?.resourceFieldRef) out[e.name] = '1';
+  }
+  return out;
+}
