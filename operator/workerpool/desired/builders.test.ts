@@ -62,6 +62,29 @@ describe('buildWorkerDeployment', () => {
     });
   }
 
+  it("mounts the gateway's tenant key hashes and quotas (both optional until the first tenant) where its env says", () => {
+    const d = buildWorkerDeployment({ pool: pool({ role: 'gateway' }), cluster: cluster(), replicas: 1 });
+    const spec = podSpec(d) as unknown as {
+      volumes: Array<{
+        name: string;
+        secret?: { secretName: string; optional: boolean };
+        configMap?: { name: string; optional: boolean };
+      }>;
+      containers: Array<Container & { volumeMounts: Array<{ name: string; mountPath: string }> }>;
+    };
+    const volumes = Object.fromEntries(spec.volumes.map((v) => [v.name, v]));
+    assert.deepEqual(volumes['tenant-keys']?.secret, { secretName: 'demo-gateway-tenants', optional: true });
+    assert.deepEqual(volumes['tenant-quotas']?.configMap, {
+      name: 'demo-gateway-tenant-quotas',
+      optional: true,
+    });
+    const c = spec.containers[0]!;
+    const mount = c.volumeMounts.find((m) => m.name === 'tenant-quotas')!;
+    const env = resolvedEnv(c);
+    assert.equal(env.ENGRAM_TENANT_QUOTAS_FILE, `${mount.mountPath}/quotas.json`);
+    const config = parseRuntimeConfig(env, { role: c.args[0]!, hostname: 'h' });
+    assert.equal(config.gateway?.tenantQuotasFile, env.ENGRAM_TENANT_QUOTAS_FILE);
+  });
   it('keeps passwords as Secret references, never values', () => {
     const d = buildWorkerDeployment({ pool: pool({ role: 'embed' }), cluster: cluster(), replicas: 1 });
     const env = podSpec(d).containers[0]!.env;

@@ -14,7 +14,12 @@ import {
   type SecretKeyRef,
 } from '../../../runtime/contract/config.ts';
 import { ROLE_SPECS } from '../../../runtime/contract/roles.ts';
-import { DEFAULT_TENANT_KEYS_DIR, gatewayTenantsSecretName } from '../../../runtime/contract/tenants.ts';
+import {
+  DEFAULT_TENANT_KEYS_DIR,
+  gatewayTenantQuotasConfigMapName,
+  gatewayTenantsSecretName,
+  TENANT_QUOTAS_FILE_KEY,
+} from '../../../runtime/contract/tenants.ts';
 import {
   DEFAULT_CREDENTIAL_KEYS,
   DEFAULT_EMBEDDING,
@@ -41,6 +46,7 @@ export const MOUNTS = {
   kafkaCa: '/etc/engram/kafka-ca',
   kafkaClientCert: '/etc/engram/kafka-client',
   tenantKeys: DEFAULT_TENANT_KEYS_DIR,
+  tenantQuotas: '/etc/engram/tenant-quotas',
   model: DEFAULT_MODEL_DIR,
 } as const;
 
@@ -185,6 +191,7 @@ export function workerRuntimeInput(
     env.httpPort = DEFAULT_HTTP_PORT;
     env.gateway = {
       tenantKeysDir: MOUNTS.tenantKeys,
+      tenantQuotasFile: `${MOUNTS.tenantQuotas}/${TENANT_QUOTAS_FILE_KEY}`,
       ...(raw?.config['max.message.bytes']
         ? { rawTopicMaxMessageBytes: Number(raw.config['max.message.bytes']) }
         : {}),
@@ -195,6 +202,12 @@ export function workerRuntimeInput(
       secret: { secretName: gatewayTenantsSecretName(name), optional: true },
     });
     mounts.push({ name: 'tenant-keys', mountPath: MOUNTS.tenantKeys, readOnly: true });
+    // Per-tenant quotas from the TenantMemories (written by the operator; absent until the first tenant).
+    volumes.push({
+      name: 'tenant-quotas',
+      configMap: { name: gatewayTenantQuotasConfigMapName(name), optional: true },
+    });
+    mounts.push({ name: 'tenant-quotas', mountPath: MOUNTS.tenantQuotas, readOnly: true });
   }
   return { env, volumes, mounts };
 }

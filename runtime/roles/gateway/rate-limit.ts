@@ -48,6 +48,11 @@ export class TenantRateLimiter {
         throw new Error(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
       this.#quotas = parsed.data;
     } catch (err) {
+      // No file is no per-tenant quota (the operator's ConfigMap is optional until the first tenant).
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.#quotas = {};
+        return;
+      }
       // Keep the last good quotas: a bad edit must not lift every limit.
       this.#log.error('cannot load ENGRAM_TENANT_QUOTAS_FILE; keeping the previous quotas', {
         file: this.#quotasFile,
