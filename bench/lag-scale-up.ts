@@ -148,10 +148,10 @@ try {
   const latencies: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     await bench.lag.drain();
-    // Start from rest: one replica, and the HPA has read the drained lag.
+    // Start from rest: one replica, the HPA has read the drained lag, and a sync period is known.
     await eventually(
       'the HPA at 1 replica on a drained lag',
-      async () => (await bench.replicas()) === 1 && (await hpaReading(bench)) === '0',
+      async () => reads.length >= 2 && (await bench.replicas()) === 1 && (await hpaReading(bench)) === '0',
       { timeoutMs: 90_000 },
     );
     // A spike lands at a random phase of the HPA's sync loop, not right after a read.
