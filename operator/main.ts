@@ -251,7 +251,7 @@ program
               api: {
                 metricNames: [WORKER_POOL_LAG_METRIC],
                 source: countedSource(
-                  workerPoolLagSource((ns, pool) => workerPools.lag.read(ns, pool)),
+                  workerPoolLagSource((ns, pool) => workerPools.lag.current(ns, pool)),
                   metrics.registry,
                 ),
               },

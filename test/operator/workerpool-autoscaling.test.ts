@@ -14,6 +14,8 @@ import { SMALL_TOPICS, workerPool } from './workerpool-fixtures.ts';
 
 const TARGET = 5;
 const SCALE_DOWN_PERIOD_S = 5;
+/** scaleToZeroAfter of the sleepy pool: it idles while the ingest pool's tests run. */
+const IDLE_S = 20;
 const INGEST_PARTITIONS = SMALL_TOPICS['ingest.raw'].partitions;
 const EMBED_PARTITIONS = SMALL_TOPICS['ingest.embed'].partitions;
 
@@ -76,7 +78,7 @@ describe('WorkerPool lag autoscaling through the operator, the API server aggreg
         }),
       );
     await lagPool('ingest', 'ingest', { minReplicas: 1 });
-    await lagPool('sleepy', 'embed', { minReplicas: 0, activationLag: 3, scaleToZeroAfter: '10s' });
+    await lagPool('sleepy', 'embed', { minReplicas: 0, activationLag: 3, scaleToZeroAfter: `${IDLE_S}s` });
     ingest = new ReplicaHistory(() => world.replicas('ingest'));
     sleepy = new ReplicaHistory(() => world.replicas('sleepy'));
     await world.groupLag('ingest').start(1000);
@@ -156,7 +158,7 @@ describe('WorkerPool lag autoscaling through the operator, the API server aggreg
   });
 
   it('a pool with minReplicas 0 went to 0 when idle, comes back to 1 on the activation lag, and the HPA takes it above 1', async () => {
-    await eventually('the sleepy pool at 0', async () => sleepy.current === 0, { timeoutMs: 30_000 });
+    await eventually('the sleepy pool at 0', async () => sleepy.current === 0, { timeoutMs: 40_000 });
     assert.ok(
       sleepy.seen.some((h) => h.replicas === 1),
       'it started at 1',
@@ -178,5 +180,45 @@ describe('WorkerPool lag autoscaling through the operator, the API server aggreg
     const events = await client.list(Types.Event, world.namespace);
     const reasons = events.items.map((e) => (e as unknown as { reason: string }).reason);
     assert.ok(reasons.includes('ScaledToZero') && reasons.includes('Activated'), reasons.join(','));
+  });
+
+  it('while the operator cannot read the lag, the metric has no answer (the HPA holds) and an idle pool at 1 is not scaled to zero', async () => {
+    const cluster = () => client.get(Types.MemoryCluster, world.namespace, 'demo');
+    const brokers = (await cluster()).spec as { kafka: { external: { bootstrapServers: string[] } } };
+    const bootstrap = brokers.kafka.external.bootstrapServers;
+    const setBrokers = (servers: string[]) =>
+      client.mergePatch(Types.MemoryCluster, world.namespace, 'demo', {
+        spec: { kafka: { external: { bootstrapServers: servers } } },
+      });
+    await world.groupLag('embed').drain();
+    const idleFrom = Date.now();
+    await eventually('the sleepy pool down to 1', async () => sleepy.current === 1, { timeoutMs: 15_000 });
+    // Port 1 refuses: the operator's next lag polls fail (the test's own reading stays on the broker).
+    await setBrokers(['127.0.0.1:1']);
+    try {
+      await eventually(
+        'no served lag for the sleepy pool',
+        async () => (await servedLag('sleepy')) === undefined,
+        {
+          timeoutMs: 15_000,
+        },
+      );
+      assert.ok(Date.now() - idleFrom < IDLE_S * 1000, 'blind before scaleToZeroAfter ran out');
+      await new Promise((r) => setTimeout(r, Math.max(0, idleFrom + (IDLE_S + 3) * 1000 - Date.now())));
+      assert.equal(
+        sleepy.current,
+        1,
+        `not scaled to zero on an unreadable lag: ${JSON.stringify(sleepy.seen)}`,
+      );
+    } finally {
+      await setBrokers(bootstrap);
+    }
+    await eventually(
+      'the sleepy pool at 0 once its idle lag is read again',
+      async () => sleepy.current === 0,
+      {
+        timeoutMs: 20_000,
+      },
+    );
   });
 });
