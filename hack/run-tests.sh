@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make test`'s test run: every unit and integration test in node's runner, in two groups. Tests that
 # stop or restart servers of the shared local environment (the control plane, the broker) run one
-# at a time, last; all others run two files at a time. Prints one closing line: N passed, N failed.
+# at a time, last, and so do the tests that own the one APIService of external.metrics.k8s.io; all
+# others run two files at a time. Prints one closing line: N passed, N failed.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
-disruptive=(test/devenv/devenv.test.ts test/operator/memorycluster.test.ts test/operator/faults.test.ts)
+disruptive=(test/devenv/devenv.test.ts test/operator/memorycluster.test.ts test/operator/faults.test.ts
+  test/operator/external-metrics.test.ts test/operator/workerpool-autoscaling.test.ts)
 mapfile -t all < <(find operator runtime hack test -name '*.test.ts' -not -path '*/node_modules/*' | sort)
 shared=()
 for f in "${all[@]}"; do

@@ -12,7 +12,7 @@ import { KubeClient } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { leaderElectionTiming } from './kube/leader-election.ts';
 import { registerMemoryClusterController } from './memorycluster/controller.ts';
-import { workerPoolLagSource } from './metrics-api/lag-source.ts';
+import { countedSource, workerPoolLagSource } from './metrics-api/lag-source.ts';
 import { startExternalMetricsApi } from './metrics-api/start.ts';
 import { registerTenantMemoryController } from './tenantmemory/controller.ts';
 import { registerWorkerPoolController } from './workerpool/controller.ts';
@@ -263,7 +263,10 @@ program
                 : {}),
               api: {
                 metricNames: [WORKER_POOL_LAG_METRIC],
-                source: workerPoolLagSource((ns, pool) => workerPools.lag.read(ns, pool)),
+                source: countedSource(
+                  workerPoolLagSource((ns, pool) => workerPools.lag.current(ns, pool)),
+                  metrics.registry,
+                ),
               },
             });
           } catch (err) {

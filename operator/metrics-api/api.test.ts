@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
 import { WORKER_POOL_LAG_METRIC } from '../api/external-metrics.ts';
 import { answerRequest, type ExternalMetricsApi } from './api.ts';
-import { workerPoolLagSource } from './lag-source.ts';
+import { countedSource, EXTERNAL_METRIC_READS, workerPoolLagSource } from './lag-source.ts';
 
 const observedAt = new Date('2026-12-03T06:00:00Z');
 const api: ExternalMetricsApi = {
@@ -113,5 +114,20 @@ describe('External Metrics API answers', () => {
       (a.body as { message: string }).message,
       /cannot read engram_workerpool_consumer_lag in team-a: broker unreachable/,
     );
+  });
+});
+
+describe('countedSource', () => {
+  it('counts each answered read by namespace and metric, a refused selector not', async () => {
+    const registry = new Registry();
+    const counted: ExternalMetricsApi = { ...api, source: countedSource(api.source, registry) };
+    await answerRequest(counted, 'GET', lag('team-a', 'engram.dev/workerpool=embed'));
+    await answerRequest(counted, 'GET', lag('team-a', 'engram.dev/workerpool=embed'));
+    await answerRequest(counted, 'GET', lag('team-b', 'engram.dev/workerpool=embed'));
+    const refused = await answerRequest(counted, 'GET', lag('team-a', 'app=embed'));
+    assert.equal(refused.status, 400);
+    const text = await registry.getSingleMetricAsString(EXTERNAL_METRIC_READS);
+    assert.match(text, /namespace="team-a",metric="engram_workerpool_consumer_lag"\} 2/);
+    assert.match(text, /namespace="team-b",metric="engram_workerpool_consumer_lag"\} 1/);
   });
 });

@@ -3,6 +3,7 @@
  * (`engram.dev/workerpool=<pool>`), the value is the pool's total consumer-group lag as last
  * measured by the operator's lag monitor (a read of its memory, never a Kafka call per request).
  */
+import { Counter, type Registry } from 'prom-client';
 import { WORKER_POOL_LABEL, WORKER_POOL_LAG_METRIC } from '../api/external-metrics.ts';
 import type { ExternalMetricSource, ExternalMetricValue } from './api.ts';
 import { matchesLabels, SelectorError } from './selector.ts';
@@ -38,6 +39,26 @@ export function workerPoolLagSource(read: ReadPoolLag): ExternalMetricSource {
         value: String(Math.max(0, Math.round(reading.total))),
       });
     }
+    return items;
+  };
+}
+
+export const EXTERNAL_METRIC_READS = 'engram_operator_external_metric_reads_total';
+
+/**
+ * `source` counting its reads by namespace and metric: whether (and how often) the HPA
+ * controller reads a pool's lag shows on /metrics without turning on API server audit logs.
+ */
+export function countedSource(source: ExternalMetricSource, registry: Registry): ExternalMetricSource {
+  const reads = new Counter({
+    name: EXTERNAL_METRIC_READS,
+    help: 'External Metrics API reads answered (each HPA sync of an HPA on an Engram metric is one).',
+    labelNames: ['namespace', 'metric'] as const,
+    registers: [registry],
+  });
+  return async (namespace, metricName, selector) => {
+    const items = await source(namespace, metricName, selector);
+    reads.inc({ namespace, metric: metricName });
     return items;
   };
 }

@@ -134,6 +134,8 @@ export class LagMonitor {
   readonly #readings = new Map<string, LagReading>();
   /** Why the last poll could not measure a pool, by pool key. */
   readonly #errors = new Map<string, string>();
+  /** Pools the last finished poll measured (the others' readings are history, not the present). */
+  #measured = new Set<string>();
   /** By `<cluster key>|<group>|<topic>`. */
   readonly #histories = new Map<string, GroupHistory>();
   readonly #gauge: Gauge<'namespace' | 'workerpool'>;
@@ -157,6 +159,15 @@ export class LagMonitor {
   /** The latest reading of a pool, or undefined before its first successful poll. */
   read(namespace: string, pool: string): LagReading | undefined {
     return this.#readings.get(poolKey(namespace, pool));
+  }
+
+  /**
+   * The reading only if the last poll measured the pool: what scaling acts on (the HPA's metric,
+   * scale to zero). A failed poll or an unlisted topic is no answer, never the last known lag.
+   */
+  current(namespace: string, pool: string): LagReading | undefined {
+    const key = poolKey(namespace, pool);
+    return this.#measured.has(key) ? this.#readings.get(key) : undefined;
   }
 
   /** Why the pool's lag could not be measured in the last poll, if it could not. */
@@ -222,14 +233,21 @@ export class LagMonitor {
       const [namespace, workerpool] = key.split('/') as [string, string];
       this.#gauge.remove({ namespace, workerpool });
     }
+    const measured = new Set<string>();
     await Promise.all(
       [...byCluster]
         .filter(([, { pools }]) => pools.length > 0)
-        .map(([clusterKey, { cluster, pools }]) => this.pollCluster(clusterKey, cluster, pools)),
+        .map(([clusterKey, { cluster, pools }]) => this.pollCluster(clusterKey, cluster, pools, measured)),
     );
+    this.#measured = measured;
   }
 
-  private async pollCluster(clusterKey: string, cluster: MemoryCluster, pools: WorkerPool[]): Promise<void> {
+  private async pollCluster(
+    clusterKey: string,
+    cluster: MemoryCluster,
+    pools: WorkerPool[],
+    measured: Set<string>,
+  ): Promise<void> {
     const now = Date.now();
     const subjects = pools.map((pool) => ({ pool, ...lagSubject(pool, cluster)! }));
     const topics = [...new Set(subjects.map((s) => s.topic))];
@@ -256,6 +274,7 @@ export class LagMonitor {
       const ns = pool.metadata.namespace ?? 'default';
       const key = poolKey(ns, pool.metadata.name);
       this.#errors.delete(key);
+      measured.add(key);
       const historyKey = `${clusterKey}|${group}|${topic}`;
       let history = this.#histories.get(historyKey);
       if (!history) {

@@ -106,7 +106,9 @@ export class WorkerPoolReconciler implements Controller {
     const now = new Date();
     const live = this.#o.applier.live(deployment);
     const current = live ? ((live.spec as { replicas?: number }).replicas ?? 1) : undefined;
-    const step = applyError ? {} : scaleToZeroStep(pool.spec.autoscaling, current, reading, now);
+    // Only a lag measured in the last poll moves a pool to or from 0: a pool is not idle because its lag cannot be read.
+    const measured = this.#o.lag.current(ns, name);
+    const step = applyError ? {} : scaleToZeroStep(pool.spec.autoscaling, current, measured, now);
     if (step.replicas !== undefined) await this.scaleTo(raw, pool, step.replicas);
 
     const observation: PoolObservation = {
