@@ -1,6 +1,6 @@
 /**
  * One tenant's evolution in Neo4j, in batches of `batchSize` nodes per transaction (keyset pages,
- * bounded memory): decay, archival, then consolidation of near-duplicate entities.
+ * bounded memory): consolidation of near-duplicate entities, then decay and archival.
  *
  * Decay is computed, not accumulated: decayedImportance = importance * 2^(-(now - lastSeen) /
  * halfLife) for entities (resolve keeps `importance` as the sum of mentions), and 2^(-age/halfLife)
@@ -158,6 +158,9 @@ export class TenantMemoryGraph {
       archiveAfterMs: policy.archiveAfterMs ?? null,
       archiveBelow: policy.archiveBelow,
     };
+    // Merges first: they change the kept entity's importance and lastSeen, which the decay reads.
+    const merges = await this.#similarGroups(tenantId, policy.mergeSimilarity);
+    if (merges.length > 0) await this.#merge(tenantId, merges, summary);
     const entities = decayPage(
       graphNames.entityLabel(tenantId),
       'key',
@@ -172,8 +175,6 @@ export class TenantMemoryGraph {
       'coalesce(n.importance, 1.0)',
     );
     summary.chunks = await this.#decay(chunks, params, summary);
-    const merges = await this.#similarGroups(tenantId, policy.mergeSimilarity);
-    if (merges.length > 0) await this.#merge(tenantId, merges, summary);
     return summary;
   }
 
