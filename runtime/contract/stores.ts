@@ -69,6 +69,44 @@ export const redisKeys = {
     `${tenantRedisPrefix(cluster, tenantId)}qr:${generation}:${queryHash}`,
 };
 
+/**
+ * The Redis ACL user of one tenant (TenantMemory): keys `~<tenantRedisPrefix>*` only, commands
+ * TENANT_REDIS_COMMANDS only, so it can never touch another tenant or the control prefix.
+ */
+export function tenantRedisUser(cluster: string, tenantId: string): string {
+  assertTenantId(tenantId);
+  return `engram-${cluster}-t-${tenantId}`;
+}
+
+/**
+ * What the runtime does with tenant keys (embedding cache, query state): reads, writes with a TTL,
+ * deletes. No admin command, no KEYS/SCAN, no scripting (a script could name any key), no pub/sub.
+ */
+export const TENANT_REDIS_COMMANDS: readonly string[] = [
+  'get',
+  'mget',
+  'set',
+  'del',
+  'unlink',
+  'exists',
+  'expire',
+  'pexpire',
+  'ttl',
+  'pttl',
+  'hget',
+  'hmget',
+  'hset',
+  'hdel',
+  'hgetall',
+  'ping',
+];
+
+/** Neo4j database of a tenant under tenantIsolation Database (Enterprise): at most 55 characters. */
+export function tenantDatabase(tenantId: string): string {
+  assertTenantId(tenantId);
+  return `engram-${tenantId}`;
+}
+
 /** Tenant ids are DNS labels, so '-' -> '_' is injective and yields a valid identifier. */
 function tenantIdent(tenantId: string): string {
   assertTenantId(tenantId);
