@@ -81,20 +81,3 @@ export const TENANT_QUOTAS_FILE_KEY = 'quotas.json';
 export const tenantQuotasFileSchema = z.record(tenantIdSchema, tenantQuotaSchema);
 
 export type TenantQuota = z.infer<typeof tenantQuotaSchema>;
-
-/**
- * A tenant's memory retention in the quotas file (TenantMemory.spec.retention, in seconds), as the
- * evolve role reads it: an entry `{ "<tenantId>": { ..., "retention": { "halfLifeSeconds": 2592000,
- * "archiveAfterSeconds": 7776000 } } }`. Other fields of an entry are the gateway's.
- */
-export const tenantRetentionSchema = z.object({
-  halfLifeSeconds: z.number().positive(),
-  archiveAfterSeconds: z.number().positive().optional(),
-});
-
-export const tenantRetentionFileSchema = z.record(
-  tenantIdSchema,
-  z.object({ retention: tenantRetentionSchema.optional() }),
-);
-
-export type TenantRetention = z.infer<typeof tenantRetentionSchema>;

@@ -15,7 +15,7 @@ import { createRedis, redisReady } from '../../adapters/redis.ts';
 import type { EvolveConfig } from '../../contract/config/evolve.ts';
 import { requireSection } from '../../contract/config.ts';
 import { METRICS } from '../../contract/metrics.ts';
-import { type TenantRetention, tenantRetentionFileSchema } from '../../contract/tenants.ts';
+import { type TenantQuota, tenantQuotasFileSchema } from '../../contract/tenants.ts';
 import { topicName } from '../../contract/topics.ts';
 import type { RoleContext, RunningRole } from '../../core/role-context.ts';
 import type { ProducerTransport } from '../../core/transport.ts';
@@ -33,11 +33,13 @@ import {
 } from './evolve-request.ts';
 import { type EvolutionSummary, TenantMemoryGraph } from './tenant-memory-graph.ts';
 
+type Retention = NonNullable<TenantQuota['retention']>;
+
 export interface EvolveProcessorOptions {
   graph: TenantMemoryGraph;
   settings: EvolveConfig;
   /** The tenant's retention, if the operator wrote one. */
-  retention: (tenantId: string) => Promise<TenantRetention | undefined>;
+  retention: (tenantId: string) => Promise<Retention | undefined>;
   bumpGenerations: (tenantIds: string[]) => Promise<void>;
   registry: Registry;
   log: Logger;
@@ -82,10 +84,10 @@ export function evolveProcessor(options: EvolveProcessorOptions): Processor<Evol
 
 /** Reads the quotas file on each request: the operator rewrites it when a TenantMemory changes. */
 function retentionFromFile(path: string | undefined, log: Logger) {
-  return async (tenantId: string): Promise<TenantRetention | undefined> => {
+  return async (tenantId: string): Promise<Retention | undefined> => {
     if (!path) return undefined;
     try {
-      const parsed = tenantRetentionFileSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
+      const parsed = tenantQuotasFileSchema.safeParse(JSON.parse(await readFile(path, 'utf8')));
       if (!parsed.success) {
         log.warn('tenant quotas file unusable for retention; using the default half-life', {
           path,
