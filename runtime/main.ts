@@ -18,6 +18,7 @@ const IMPLEMENTED: Partial<Record<Role, () => Promise<{ start: StartRole }>>> = 
   embed: () => import('./roles/embed/role.ts'),
   extract: () => import('./roles/extract/role.ts'),
   resolve: () => import('./roles/resolve/role.ts'),
+  evolve: () => import('./roles/evolve/role.ts'),
   query: () => import('./roles/query/role.ts'),
 };
 

@@ -79,6 +79,8 @@ export const METRICS = {
   // Query.
   /** Wall time of one query, cache lookup included. Labels: cached (true|false). */
   queryDuration: 'engram_query_duration_seconds',
+  /** Evolve role: nodes changed by evolution. Labels: kind (archived|restored|merged). */
+  evolveChanges: 'engram_evolve_changes_total',
 } as const;
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];

@@ -53,7 +53,12 @@ export const ROLE_SPECS: Readonly<Record<Role, RoleSpec>> = {
     needs: ['kafka', 'neo4j', 'redis', 'model'],
     servesApi: false,
   },
-  evolve: { consumes: 'graph.evolve', produces: ['dlq'], needs: ['kafka', 'neo4j'], servesApi: false },
+  evolve: {
+    consumes: 'graph.evolve',
+    produces: ['graph.evolve', 'dlq'],
+    needs: ['kafka', 'neo4j', 'redis'],
+    servesApi: false,
+  },
   query: {
     consumes: 'query.pending',
     produces: ['dlq'],

@@ -20,12 +20,6 @@ describe('engram-runtime CLI', () => {
       assert.match(r.stdout, new RegExp(`\\b${role}\\b`));
   });
 
-  it('exits 3 with a clear message for a role this image does not ship', () => {
-    const r = run(['evolve']);
-    assert.equal(r.status, 3);
-    assert.match(r.stderr, /role "evolve" is not implemented in this image/);
-  });
-
   it('exits 2 naming each bad variable and its fix', () => {
     const r = run(['ingest'], {
       ENGRAM_CLUSTER: 'demo',
