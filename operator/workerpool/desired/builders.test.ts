@@ -84,6 +84,15 @@ describe('buildWorkerDeployment', () => {
     assert.equal(env.ENGRAM_TENANT_QUOTAS_FILE, `${mount.mountPath}/quotas.json`);
     const config = parseRuntimeConfig(env, { role: c.args[0]!, hostname: 'h' });
     assert.equal(config.gateway?.tenantQuotasFile, env.ENGRAM_TENANT_QUOTAS_FILE);
+    // evolve reads the tenants' retention from the same file.
+    const evolve = buildWorkerDeployment({ pool: pool({ role: 'evolve' }), cluster: cluster(), replicas: 1 });
+    const evolveEnv = resolvedEnv(podSpec(evolve).containers[0]!);
+    assert.equal(evolveEnv.ENGRAM_TENANT_QUOTAS_FILE, env.ENGRAM_TENANT_QUOTAS_FILE);
+    assert.ok(
+      (podSpec(evolve) as unknown as { volumes: Array<{ name: string }> }).volumes.some(
+        (v) => v.name === 'tenant-quotas',
+      ),
+    );
   });
   it('keeps passwords as Secret references, never values', () => {
     const d = buildWorkerDeployment({ pool: pool({ role: 'embed' }), cluster: cluster(), replicas: 1 });

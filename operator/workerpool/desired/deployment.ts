@@ -202,7 +202,15 @@ export function workerRuntimeInput(
       secret: { secretName: gatewayTenantsSecretName(name), optional: true },
     });
     mounts.push({ name: 'tenant-keys', mountPath: MOUNTS.tenantKeys, readOnly: true });
-    // Per-tenant quotas from the TenantMemories (written by the operator; absent until the first tenant).
+  } else if (role === 'evolve') {
+    // evolve reads each tenant's retention (half-life, archive after) from the same quotas file.
+    env.gateway = {
+      tenantKeysDir: MOUNTS.tenantKeys,
+      tenantQuotasFile: `${MOUNTS.tenantQuotas}/${TENANT_QUOTAS_FILE_KEY}`,
+    };
+  }
+  if (env.gateway?.tenantQuotasFile) {
+    // Per-tenant quotas and retention from the TenantMemories (written by the operator; absent until the first tenant).
     volumes.push({
       name: 'tenant-quotas',
       configMap: { name: gatewayTenantQuotasConfigMapName(name), optional: true },
