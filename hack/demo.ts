@@ -6,7 +6,7 @@
  * demo's resources, workers and operator and leaves the environment running.
  *
  * Settings (all optional, so a test runs its own demo beside others): ENGRAM_DEMO_NAMESPACE
- * (engram-demo), ENGRAM_DEMO_TENANT (acme), ENGRAM_DEMO_PORT_BASE (18080 + the port offset).
+ * (engram-demo), ENGRAM_DEMO_TENANT (northwind), ENGRAM_DEMO_PORT_BASE (18080 + the port offset).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ import { localPod } from './pod-process.ts';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const state = process.env['ENGRAM_DEVENV_STATE'] ?? process.env['DEVENV_STATE'] ?? join(root, '.devenv');
 const ns = process.env['ENGRAM_DEMO_NAMESPACE'] ?? 'engram-demo';
-const tenant = process.env['ENGRAM_DEMO_TENANT'] ?? 'acme';
+const tenant = process.env['ENGRAM_DEMO_TENANT'] ?? 'northwind';
 const offsetFile = join(state, 'port-offset');
 const offset = Number(
   process.env['ENGRAM_PORT_OFFSET'] ?? (existsSync(offsetFile) ? readFileSync(offsetFile, 'utf8').trim() : 0),
@@ -31,7 +31,7 @@ const portBase = Number(process.env['ENGRAM_DEMO_PORT_BASE'] ?? 18080 + offset);
 const logs = join(state, 'logs', ns);
 const pids = join(state, 'pids', 'demo', ns);
 const work = join(state, 'demo', ns);
-const CLUSTER = 'demo';
+const CLUSTER = 'local';
 const STEPS = 9;
 const started = Date.now();
 
@@ -153,22 +153,32 @@ const condition = (o: KubeObject | undefined, type: string) =>
       ?.conditions ?? []
   ).find((c) => c.type === type);
 
-/** The sample with its ${...} filled from the local environment. */
+/** The sample on this machine's local servers (and under the tenant id asked for). */
 function demoSample(env: Record<string, string>): KubeObject[] {
-  const values: Record<string, string> = {
-    KAFKA_BROKERS: JSON.stringify(env['KAFKA_BROKERS']!.split(',')),
-    NEO4J_URI: env['NEO4J_URI']!,
-    REDIS_URL: env['REDIS_URL']!,
-    TENANT: tenant,
-  };
-  const text = readFileSync(join(root, 'config/samples/demo.yaml'), 'utf8').replace(
-    /\$\{([A-Z_]+)\}/g,
-    (_, k: string) => values[k] ?? `\${${k}}`,
-  );
+  const text = readFileSync(join(root, 'config/samples/demo.yaml'), 'utf8');
   return parseAllDocuments(text)
     .map((d) => d.toJS() as KubeObject | null)
     .filter((d): d is KubeObject => d !== null)
-    .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: ns } }));
+    .map((o) => {
+      const spec = o.spec as DemoSpec;
+      if (o.kind === 'MemoryCluster') {
+        spec.kafka.external.bootstrapServers = env['KAFKA_BROKERS']!.split(',');
+        spec.neo4j.external.uri = env['NEO4J_URI']!;
+        spec.redis.external.uri = env['REDIS_URL']!;
+      }
+      if (o.kind === 'TenantMemory') {
+        o.metadata.name = tenant;
+        spec.tenantId = tenant;
+      }
+      return { ...o, metadata: { ...o.metadata, namespace: ns } };
+    });
+}
+
+interface DemoSpec {
+  kafka: { external: { bootstrapServers: string[] } };
+  neo4j: { external: { uri: string } };
+  redis: { external: { uri: string } };
+  tenantId: string;
 }
 
 async function up(): Promise<void> {
@@ -235,7 +245,7 @@ async function up(): Promise<void> {
       await client.apply(Types.Secret, {
         apiVersion: 'v1',
         kind: 'Secret',
-        metadata: { name: 'demo-stores', namespace: ns },
+        metadata: { name: 'local-stores', namespace: ns },
         type: 'Opaque',
         stringData: { username: env['NEO4J_USER']!, password: env['NEO4J_PASSWORD']! },
       } as KubeObject);
@@ -315,7 +325,7 @@ async function up(): Promise<void> {
   try {
     await step(
       `corpus ingested through the gateway: ${corpus.documents.length} documents (hack/demo/corpus.json), tenant ${tenant}`,
-      join(logs, 'demo-gateway.log'),
+      join(logs, 'local-gateway.log'),
       async () => {
         const res = await fetch(`${gateway}/v1/tenants/${tenant}/documents/batch`, {
           method: 'POST',
@@ -363,7 +373,7 @@ async function up(): Promise<void> {
 
   await step(
     'questions asked: POST /v1/tenants/{tenant}/queries (answered by the query pool)',
-    join(logs, 'demo-query.log'),
+    join(logs, 'local-query.log'),
     async () => {
       for (const text of corpus.questions) {
         const res = await fetch(`${gateway}/v1/tenants/${tenant}/queries`, {
