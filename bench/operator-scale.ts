@@ -41,8 +41,17 @@ function memoryMb(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
 }
 
-async function writes(op: OperatorProcess): Promise<number> {
-  return op.counter('engram_operator_kube_api_calls_total', { verb: /^(create|update|patch|delete)$/ });
+/** API writes so far, by verb and resource. */
+async function writes(op: OperatorProcess): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const [series, value] of await op.metrics()) {
+    if (!series.startsWith('engram_operator_kube_api_calls_total{')) continue;
+    const verb = /verb="([^"]*)"/.exec(series)?.[1] ?? '';
+    if (!/^(apply|patch|create|update|delete)/.test(verb)) continue;
+    const key = `${verb} ${/resource="([^"]*)"/.exec(series)?.[1] ?? ''}`;
+    out.set(key, (out.get(key) ?? 0) + value);
+  }
+  return out;
 }
 
 /** Runs `fn` over `items` with `width` in flight. */
@@ -144,14 +153,19 @@ try {
   console.log(
     `converged: ${((converged - started) / 1000).toFixed(1)} s from operator start (${((converged - created) / 1000).toFixed(1)} s after the last create)`,
   );
-  // Idle: wait out the first writes' echoes, then count the writes of one full resync.
-  await sleep(5000);
-  const before = await writes(op);
+  // Idle: let one resync settle the tail of convergence (pods turning Ready, HPAs reporting), then
+  // count the writes of the next full resync.
   const resyncMs = Number(/^(\d+)s$/.exec(values.resync)?.[1] ?? 20) * 1000;
   await sleep(resyncMs + 5000);
-  const idleWrites = (await writes(op)) - before;
+  const before = await writes(op);
+  await sleep(resyncMs + 5000);
+  const after = await writes(op);
+  const delta = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
+  const idleWrites = delta.reduce((a, [, v]) => a + v, 0);
   const mem = memoryMb(op.proc.pid!);
-  console.log(`idle resync (${values.resync}): ${idleWrites} API writes (target 0)`);
+  console.log(
+    `idle resync (${values.resync}): ${idleWrites} API writes (target 0)${delta.length ? `: ${delta.map(([k, v]) => `${v} ${k}`).join(', ')}` : ''}`,
+  );
   console.log(
     `resident memory: ${mem.rss.toFixed(0)} MB (peak ${mem.peak.toFixed(0)} MB; target < 150 MB) | floor (empty operator) ${floor.rss.toFixed(0)} MB | ratio ${(mem.rss / floor.rss).toFixed(2)}`,
   );

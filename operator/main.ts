@@ -14,6 +14,7 @@ import { leaderElectionTiming } from './kube/leader-election.ts';
 import { registerMemoryClusterController } from './memorycluster/controller.ts';
 import { workerPoolLagSource } from './metrics-api/lag-source.ts';
 import { startExternalMetricsApi } from './metrics-api/start.ts';
+import { registerTenantMemoryController } from './tenantmemory/controller.ts';
 import { registerWorkerPoolController } from './workerpool/controller.ts';
 
 const VERSION = '0.1.0';
@@ -213,6 +214,18 @@ program
       operatorNamespace,
       inCluster,
       ...(opts.managedKafkaAddress ? { managedKafkaAddressOverride: opts.managedKafkaAddress } : {}),
+      managedStoreAddresses: {
+        ...(opts.managedNeo4jAddress ? { neo4j: opts.managedNeo4jAddress } : {}),
+        ...(opts.managedRedisAddress ? { redis: opts.managedRedisAddress } : {}),
+      },
+    });
+    registerTenantMemoryController(manager, {
+      kafka,
+      ...(opts.managedKafkaAddress ? { managedKafkaAddressOverride: opts.managedKafkaAddress } : {}),
+      events,
+      log,
+      pollIntervalMs,
+      inCluster,
       managedStoreAddresses: {
         ...(opts.managedNeo4jAddress ? { neo4j: opts.managedNeo4jAddress } : {}),
         ...(opts.managedRedisAddress ? { redis: opts.managedRedisAddress } : {}),

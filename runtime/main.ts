@@ -17,6 +17,8 @@ const IMPLEMENTED: Partial<Record<Role, () => Promise<{ start: StartRole }>>> = 
   ingest: () => import('./roles/ingest/role.ts'),
   embed: () => import('./roles/embed/role.ts'),
   extract: () => import('./roles/extract/role.ts'),
+  resolve: () => import('./roles/resolve/role.ts'),
+  query: () => import('./roles/query/role.ts'),
 };
 
 const DESCRIPTIONS: Record<Role, string> = {

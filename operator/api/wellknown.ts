@@ -110,6 +110,9 @@ export const MEMORY_CLUSTER_CONDITIONS = [
 export const TENANT_MEMORY_CONDITIONS = [
   CONDITION_TYPES.ready,
   CONDITION_TYPES.credentialsReady,
+  CONDITION_TYPES.cacheReady,
+  CONDITION_TYPES.graphStoreReady,
+  CONDITION_TYPES.topicsReady,
   CONDITION_TYPES.reconciling,
   CONDITION_TYPES.stalled,
 ] as const;

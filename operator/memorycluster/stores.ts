@@ -8,9 +8,10 @@
 import type { MemoryCluster } from '../api/memorycluster.ts';
 import { UserError } from '../controller/errors.ts';
 import type { Cache } from '../controller/manager.ts';
-import type { SecretReader, StoreCredentials } from '../controller/secrets.ts';
+import type { SecretReader } from '../controller/secrets.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { Types } from '../kube/resources.ts';
+import { type StoreAccess, type StoreComponent, storeAccess } from '../stores/access.ts';
 import { checkNeo4j, checkRedis } from '../stores/connectivity.ts';
 import { childName } from './desired/meta.ts';
 import { NEO4J_BOLT_PORT } from './desired/neo4j.ts';
@@ -18,7 +19,7 @@ import { REDIS_PORT } from './desired/redis.ts';
 import { managedCredentials } from './desired/store.ts';
 import { type PartHealth, statefulSetHealth } from './status.ts';
 
-export type StoreComponent = 'neo4j' | 'redis';
+export type { StoreComponent };
 
 const NAMES: Record<StoreComponent, string> = { neo4j: 'Neo4j', redis: 'Redis' };
 const CHECK_TTL_MS = 15_000;
@@ -78,16 +79,14 @@ export class StoreHealth {
           message: `${health.message} (credentials not checked: the operator runs outside the cluster and has no --managed-${component}-address)`,
         };
       }
-      const ref = managedCredentials(cluster, component);
-      return this.cached(key, component, ref.name, ns, async () => {
-        const creds = await this.#o.secrets.credentials(ns, ref);
-        const uri = component === 'neo4j' ? `bolt://${address}` : `redis://${address}`;
-        const result = await this.probe(component, uri, creds, component === 'neo4j' ? 'neo4j' : 0);
+      return this.cached(key, component, managedCredentials(cluster, component).name, ns, async () => {
+        const access = await storeAccess(cluster, component, this.#o.secrets, address);
+        const result = await this.probe(component, access);
         return result.status === 'True'
           ? {
               status: 'True',
               reason: 'Ready',
-              message: `${health.message}; authenticated as ${creds.username || 'default'}`,
+              message: `${health.message}; authenticated as ${access.creds?.username || 'default'}`,
             }
           : result;
       });
@@ -96,26 +95,15 @@ export class StoreHealth {
       component === 'neo4j'
         ? cluster.spec.neo4j.external?.credentialsSecretRef
         : cluster.spec.redis.external?.credentialsSecretRef;
-    return this.cached(key, component, ref?.name, ns, async () => {
-      const creds = ref ? await this.#o.secrets.credentials(ns, ref) : undefined;
-      if (component === 'neo4j') {
-        const ext = cluster.spec.neo4j.external!;
-        return this.probe('neo4j', ext.uri, creds!, ext.database ?? 'neo4j');
-      }
-      const ext = cluster.spec.redis.external!;
-      return this.probe('redis', ext.uri, creds, ext.database ?? 0);
-    });
+    return this.cached(key, component, ref?.name, ns, async () =>
+      this.probe(component, await storeAccess(cluster, component, this.#o.secrets, undefined)),
+    );
   }
 
-  private probe(
-    component: StoreComponent,
-    uri: string,
-    creds: StoreCredentials | undefined,
-    database: string | number,
-  ): Promise<PartHealth> {
+  private probe(component: StoreComponent, a: StoreAccess): Promise<PartHealth> {
     return component === 'neo4j'
-      ? checkNeo4j(uri, creds!, database as string)
-      : checkRedis(uri, creds, database as number);
+      ? checkNeo4j(a.uri, a.creds!, a.database as string)
+      : checkRedis(a.uri, a.creds, a.database as number);
   }
 
   /** Runs `check` at most every CHECK_TTL_MS per store and credentials Secret version. */

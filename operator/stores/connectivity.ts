@@ -11,16 +11,39 @@ export type { StoreCredentials };
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+/** A short-lived Bolt driver for one operator call: fails in seconds when the server is unreachable. */
+export function neo4jDriver(uri: string, creds: StoreCredentials) {
+  return neo4j.driver(uri, neo4j.auth.basic(creds.username, creds.password), {
+    connectionTimeout: 5_000,
+    maxConnectionPoolSize: 1,
+    connectionAcquisitionTimeout: 8_000,
+  });
+}
+
+/**
+ * A short-lived Redis connection (call connect()): no retries, no offline queue, and every command
+ * bounded, so a store that accepts connections but never answers cannot hang a reconcile.
+ */
+export function redisClient(uri: string, creds: StoreCredentials | undefined, db = 0): Redis {
+  return new Redis(uri, {
+    lazyConnect: true,
+    connectTimeout: 5_000,
+    commandTimeout: 5_000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    enableReadyCheck: false,
+    retryStrategy: () => null,
+    db,
+    ...(creds ? { username: creds.username || undefined, password: creds.password } : {}),
+  });
+}
+
 export async function checkNeo4j(
   uri: string,
   creds: StoreCredentials,
   database?: string,
 ): Promise<PartHealth> {
-  const driver = neo4j.driver(uri, neo4j.auth.basic(creds.username, creds.password), {
-    connectionTimeout: 5_000,
-    maxConnectionPoolSize: 1,
-    connectionAcquisitionTimeout: 8_000,
-  });
+  const driver = neo4jDriver(uri, creds);
   try {
     await driver.executeQuery('RETURN 1', {}, { database: database ?? 'neo4j' });
     return { status: 'True', reason: 'Connected', message: `connected to ${uri} as ${creds.username}` };
@@ -55,16 +78,7 @@ export async function checkRedis(
   creds: StoreCredentials | undefined,
   db = 0,
 ): Promise<PartHealth> {
-  const client = new Redis(uri, {
-    lazyConnect: true,
-    connectTimeout: 5_000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    enableReadyCheck: false,
-    retryStrategy: () => null,
-    db,
-    ...(creds ? { username: creds.username || undefined, password: creds.password } : {}),
-  });
+  const client = redisClient(uri, creds, db);
   // ioredis rejects connect() with a bare "Connection is closed."; the socket's own error (refused,
   // unknown host, TLS) arrives as an 'error' event: keep it for the message.
   let socketError: unknown;

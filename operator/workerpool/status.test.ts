@@ -127,6 +127,22 @@ describe('computeWorkerPoolStatus', () => {
     assert.equal(first.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
     assert.deepEqual(computeWorkerPoolStatus(first, o, new Date(NOW.getTime() + 60_000)), first);
   });
+  it('a later poll with the same lag keeps lagObservedAt (an idle pool costs no status write)', () => {
+    const at = (ms: number, total: number) =>
+      observation({
+        lag: {
+          total,
+          partitions: 4,
+          stuckPartitions: 0,
+          observedAt: new Date(NOW.getTime() + ms),
+          idleSince: undefined,
+        },
+      });
+    const first = computeWorkerPoolStatus(undefined, at(0, 5), NOW);
+    assert.deepEqual(computeWorkerPoolStatus(first, at(10_000, 5), NOW), first);
+    const changed = computeWorkerPoolStatus(first, at(20_000, 6), NOW);
+    assert.equal(changed.lagObservedAt, new Date(NOW.getTime() + 20_000).toISOString());
+  });
   it('keeps the last lag when a poll could not measure it', () => {
     const first = computeWorkerPoolStatus(
       undefined,

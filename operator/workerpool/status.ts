@@ -180,7 +180,14 @@ export function computeWorkerPoolStatus(
           lag: o.lag.total,
           partitions: o.lag.partitions,
           stuckPartitions: o.lag.stuckPartitions,
-          lagObservedAt: o.lag.observedAt.toISOString(),
+          // When this reading was first seen: an unchanged lag keeps its time, so an idle pool costs no write.
+          lagObservedAt:
+            previous?.lagObservedAt &&
+            previous.lag === o.lag.total &&
+            previous.partitions === o.lag.partitions &&
+            previous.stuckPartitions === o.lag.stuckPartitions
+              ? previous.lagObservedAt
+              : o.lag.observedAt.toISOString(),
         }
       : pickLag(previous)),
     ...(o.hpaName ? { horizontalPodAutoscalerName: o.hpaName } : {}),

@@ -62,6 +62,7 @@ import {
   writePodEnv,
 } from './config/pod.ts';
 import {
+  checkQuery,
   QUERY_VARS,
   type QueryConfig,
   type QueryEnvInput,
@@ -69,6 +70,7 @@ import {
   writeQueryEnv,
 } from './config/query.ts';
 import {
+  checkResolve,
   RESOLVE_VARS,
   type ResolveConfig,
   type ResolveEnvInput,
@@ -206,6 +208,8 @@ export function parseRuntimeConfig(
     ...checkWorker(worker),
     ...checkGateway(gateway),
     ...checkExtract(extract),
+    ...checkResolve(resolve),
+    ...checkQuery(query),
   );
   if (problems.length > 0) throw new RuntimeConfigError(problems);
 

@@ -69,6 +69,16 @@ export const METRICS = {
   /** Entities and relations produced to graph.resolve. Labels: extractor (built-in|chat-completions). */
   entitiesExtracted: 'engram_entities_extracted_total',
   relationsExtracted: 'engram_relations_extracted_total',
+
+  // Resolve.
+  /** Entity names resolved. Labels: stage (exact|vector|confirmed|batch|new). */
+  entitiesResolved: 'engram_entities_resolved_total',
+  /** Relation statements written (created or replayed). No labels. */
+  relationsWritten: 'engram_relations_written_total',
+
+  // Query.
+  /** Wall time of one query, cache lookup included. Labels: cached (true|false). */
+  queryDuration: 'engram_query_duration_seconds',
 } as const;
 
 export type MetricName = (typeof METRICS)[keyof typeof METRICS];

@@ -49,14 +49,16 @@ export const ROLE_SPECS: Readonly<Record<Role, RoleSpec>> = {
   resolve: {
     consumes: 'graph.resolve',
     produces: ['graph.evolve', 'dlq'],
-    needs: ['kafka', 'neo4j', 'redis'],
+    // model: the entity-name embeddings of the resolution cascade's vector stage.
+    needs: ['kafka', 'neo4j', 'redis', 'model'],
     servesApi: false,
   },
   evolve: { consumes: 'graph.evolve', produces: ['dlq'], needs: ['kafka', 'neo4j'], servesApi: false },
   query: {
     consumes: 'query.pending',
     produces: ['dlq'],
-    needs: ['kafka', 'neo4j', 'redis'],
+    // model: the question's embedding.
+    needs: ['kafka', 'neo4j', 'redis', 'model'],
     servesApi: false,
   },
 };

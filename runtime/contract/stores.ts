@@ -59,7 +59,53 @@ export const redisKeys = {
   /** A query's state: `pending` until the query role writes the JSON result. */
   query: (cluster: string, tenantId: string, queryId: string) =>
     `${tenantRedisPrefix(cluster, tenantId)}query:${queryId}`,
+  /**
+   * The tenant's write generation: every graph write of the tenant (embed, resolve, evolve)
+   * increments it, so query results cached under an older generation are never read again.
+   */
+  generation: (cluster: string, tenantId: string) => `${tenantRedisPrefix(cluster, tenantId)}gen`,
+  /** A cached query result of one generation; `queryHash` covers the text and the options. */
+  queryResult: (cluster: string, tenantId: string, generation: string, queryHash: string) =>
+    `${tenantRedisPrefix(cluster, tenantId)}qr:${generation}:${queryHash}`,
 };
+
+/**
+ * The Redis ACL user of one tenant (TenantMemory): keys `~<tenantRedisPrefix>*` only, commands
+ * TENANT_REDIS_COMMANDS only, so it can never touch another tenant or the control prefix.
+ */
+export function tenantRedisUser(cluster: string, tenantId: string): string {
+  assertTenantId(tenantId);
+  return `engram-${cluster}-t-${tenantId}`;
+}
+
+/**
+ * What the runtime does with tenant keys (embedding cache, query state): reads, writes with a TTL,
+ * deletes. No admin command, no KEYS/SCAN, no scripting (a script could name any key), no pub/sub.
+ */
+export const TENANT_REDIS_COMMANDS: readonly string[] = [
+  'get',
+  'mget',
+  'set',
+  'del',
+  'unlink',
+  'exists',
+  'expire',
+  'pexpire',
+  'ttl',
+  'pttl',
+  'hget',
+  'hmget',
+  'hset',
+  'hdel',
+  'hgetall',
+  'ping',
+];
+
+/** Neo4j database of a tenant under tenantIsolation Database (Enterprise): at most 55 characters. */
+export function tenantDatabase(tenantId: string): string {
+  assertTenantId(tenantId);
+  return `engram-${tenantId}`;
+}
 
 /** Tenant ids are DNS labels, so '-' -> '_' is injective and yields a valid identifier. */
 function tenantIdent(tenantId: string): string {
@@ -75,20 +121,49 @@ export const graphNames = {
   chunkVectorIndex: (tenantId: string) => `engram_chunk_embedding_${tenantIdent(tenantId)}`,
   chunkIdConstraint: 'engram_chunk_id',
   documentKeyConstraint: 'engram_document_key',
+  /** Label carried by the tenant's entity nodes: the tenant's entity-name vector index is on it. */
+  entityLabel: (tenantId: string) => `Entity_${tenantIdent(tenantId)}`,
+  entityNameVectorIndex: (tenantId: string) => `engram_entity_name_${tenantIdent(tenantId)}`,
+  /** One Entity per (tenantId, key): `key` is the normalised name (runtime/roles/resolve). */
+  entityKeyConstraint: 'engram_entity_key',
+  entityAliasKeyConstraint: 'engram_entity_alias_key',
+  /** One resolution lock node per tenant (runtime/roles/resolve/entity-graph.ts). */
+  entityLockConstraint: 'engram_entity_resolution_lock',
 };
 
 /** Global constraints the embed role ensures at start (idempotent). */
 export const GRAPH_SCHEMA_STATEMENTS: readonly string[] = [
   `CREATE CONSTRAINT ${graphNames.chunkIdConstraint} IF NOT EXISTS FOR (c:Chunk) REQUIRE c.chunkId IS UNIQUE`,
   `CREATE CONSTRAINT ${graphNames.documentKeyConstraint} IF NOT EXISTS FOR (d:Document) REQUIRE d.documentKey IS UNIQUE`,
+  `CREATE CONSTRAINT ${graphNames.entityKeyConstraint} IF NOT EXISTS FOR (e:Entity) REQUIRE (e.tenantId, e.key) IS UNIQUE`,
+  `CREATE CONSTRAINT ${graphNames.entityAliasKeyConstraint} IF NOT EXISTS FOR (a:EntityAlias) REQUIRE (a.tenantId, a.key) IS UNIQUE`,
+  `CREATE CONSTRAINT ${graphNames.entityLockConstraint} IF NOT EXISTS FOR (l:EntityResolutionLock) REQUIRE l.tenantId IS UNIQUE`,
 ];
 
 /** The tenant's chunk vector index (idempotent); dimensions come from the embedding model. */
 export function chunkVectorIndexStatement(tenantId: string, dimensions: number): string {
+  return vectorIndexStatement(
+    graphNames.chunkVectorIndex(tenantId),
+    graphNames.chunkLabel(tenantId),
+    'embedding',
+    dimensions,
+  );
+}
+
+/** The tenant's entity-name vector index (idempotent): resolution's second stage queries it. */
+export function entityNameVectorIndexStatement(tenantId: string, dimensions: number): string {
+  return vectorIndexStatement(
+    graphNames.entityNameVectorIndex(tenantId),
+    graphNames.entityLabel(tenantId),
+    'nameEmbedding',
+    dimensions,
+  );
+}
+
+function vectorIndexStatement(index: string, label: string, property: string, dimensions: number): string {
   if (!Number.isInteger(dimensions) || dimensions <= 0) throw new Error(`invalid dimensions ${dimensions}`);
   return (
-    `CREATE VECTOR INDEX ${graphNames.chunkVectorIndex(tenantId)} IF NOT EXISTS ` +
-    `FOR (c:${graphNames.chunkLabel(tenantId)}) ON c.embedding ` +
+    `CREATE VECTOR INDEX ${index} IF NOT EXISTS FOR (n:${label}) ON n.${property} ` +
     `OPTIONS {indexConfig: {\`vector.dimensions\`: ${dimensions}, \`vector.similarity_function\`: 'cosine'}}`
   );
 }

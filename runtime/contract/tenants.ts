@@ -54,7 +54,29 @@ export function parseTenantKeyFile(content: string): { hashes: string[]; invalid
 export const tenantQuotaSchema = z.object({
   documentsPerSecond: z.number().positive(),
   burst: z.number().int().positive(),
+  queriesPerSecond: z.number().positive().optional(),
+  maxDocuments: z.number().int().positive().optional(),
+  maxNodes: z.number().int().positive().optional(),
+  maxDocumentSizeBytes: z.number().int().positive().optional(),
+  /** Memory decay and retention, in seconds (TenantMemory.spec.retention). */
+  retention: z
+    .object({
+      halfLifeSeconds: z.number().positive(),
+      archiveAfterSeconds: z.number().positive().optional(),
+      deleteAfterSeconds: z.number().positive().optional(),
+    })
+    .optional(),
 });
+
+/** The operator's per-cluster Secret of tenant key files (mounted at ENGRAM_TENANT_KEYS_DIR). */
+export const gatewayTenantsSecretName = (cluster: string): string => `${cluster}-gateway-tenants`;
+
+/** The operator's per-cluster ConfigMap holding the quotas file under TENANT_QUOTAS_FILE_KEY. */
+export const gatewayTenantQuotasConfigMapName = (cluster: string): string =>
+  `${cluster}-gateway-tenant-quotas`;
+
+/** Key of the quotas file in that ConfigMap; mount it and point ENGRAM_TENANT_QUOTAS_FILE at it. */
+export const TENANT_QUOTAS_FILE_KEY = 'quotas.json';
 
 export const tenantQuotasFileSchema = z.record(tenantIdSchema, tenantQuotaSchema);
 

@@ -64,3 +64,8 @@ export const MAX_METADATA_BYTES = 16 * 1024;
 export function topicName(prefix: string, key: TopicKey): string {
   return `${prefix}.${key}`;
 }
+
+/** A tenant's own topic (TenantMemory.spec.dedicatedTopics): `<prefix>.tenant.<tenantId>.<key>`. */
+export function tenantTopicName(prefix: string, tenantId: string, key: TopicKey): string {
+  return `${prefix}.tenant.${tenantId}.${key}`;
+}

@@ -54,7 +54,7 @@ describe('the shipped RBAC and Deployment', () => {
     });
   });
 
-  it('reconciles and deletes a MemoryCluster with only the ClusterRole and leader-election Role', async () => {
+  it('reconciles and deletes a MemoryCluster and a TenantMemory with only the ClusterRole and leader-election Role', async () => {
     const kubeconfig = await serviceAccountKubeconfig(env, 'engram-system', 'engram-operator', dir);
     op = await startOperator({ ...env, KUBECONFIG: kubeconfig }, [
       '--namespaces',
@@ -87,6 +87,25 @@ describe('the shipped RBAC and Deployment', () => {
         mc.status as { conditions?: Array<{ type: string; status: string }> } | undefined
       )?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     });
+    // A tenant: its credentials Secret, the cluster's gateway files, its finalizer and status.
+    await client.apply(Types.TenantMemory, {
+      apiVersion: 'engram.dev/v1alpha1',
+      kind: 'TenantMemory',
+      metadata: { name: 'rbac-t', namespace: ns, annotations: { 'engram.dev/skip-tenant-purge': 'true' } },
+      spec: { clusterRef: { name: 'rbac' }, tenantId: 'rbac-t', deletionPolicy: 'Delete' },
+    });
+    await eventually('tenant credentials and gateway files', async () => {
+      const files = await client.getOrUndefined(Types.Secret, ns, 'rbac-gateway-tenants');
+      return (
+        !!(await client.getOrUndefined(Types.Secret, ns, 'rbac-t-credentials')) &&
+        'rbac-t' in ((files?.data ?? {}) as object)
+      );
+    });
+    await client.delete(Types.TenantMemory, ns, 'rbac-t');
+    await eventually(
+      'tenant deleted through its finalizer',
+      async () => !(await client.getOrUndefined(Types.TenantMemory, ns, 'rbac-t')),
+    );
     // A WorkerPool's children and its scale-to-zero step (the Deployment's /scale) under the same rules.
     await client.apply(Types.WorkerPool, {
       apiVersion: 'engram.dev/v1alpha1',

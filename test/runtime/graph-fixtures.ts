@@ -44,6 +44,7 @@ export async function purgeTenants(
         `MATCH (n:${graphNames.tenantLabel(t)}) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 1000 ROWS`,
       );
       await session.run(`DROP INDEX ${graphNames.chunkVectorIndex(t)} IF EXISTS`);
+      await session.run(`DROP INDEX ${graphNames.entityNameVectorIndex(t)} IF EXISTS`);
     }
   } finally {
     await session.close();

@@ -14,7 +14,7 @@ import {
   type SecretKeyRef,
 } from '../../../runtime/contract/config.ts';
 import { ROLE_SPECS } from '../../../runtime/contract/roles.ts';
-import { DEFAULT_TENANT_KEYS_DIR } from '../../../runtime/contract/tenants.ts';
+import { DEFAULT_TENANT_KEYS_DIR, gatewayTenantsSecretName } from '../../../runtime/contract/tenants.ts';
 import {
   DEFAULT_CREDENTIAL_KEYS,
   DEFAULT_EMBEDDING,
@@ -44,8 +44,8 @@ export const MOUNTS = {
   model: DEFAULT_MODEL_DIR,
 } as const;
 
-/** The Secret of tenant key hashes the gateway mounts (runtime/contract/tenants.ts). */
-export const gatewayTenantsSecretName = (cluster: string): string => `${cluster}-gateway-tenants`;
+/** The Secret of tenant key hashes the gateway mounts, written by the TenantMemory controller. */
+export { gatewayTenantsSecretName };
 
 export interface DeploymentInput {
   pool: WorkerPool;

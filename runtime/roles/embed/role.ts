@@ -15,6 +15,7 @@ import type { RoleContext, RunningRole } from '../../core/role-context.ts';
 import { contentHash, type Embedder } from '../../model/embedder.ts';
 import { LATENCY_BUCKETS, type WorkerMetrics } from '../../observability/metrics.ts';
 import { type ChunkMessage, chunkMessageSchema, decodeJson } from '../../pipeline/messages.ts';
+import { bumpTenantGenerations } from '../../pipeline/tenant-generation.ts';
 import { runConsumingRole } from '../../worker/consuming-role.ts';
 import type { Processor } from '../../worker/worker.ts';
 import { ChunkStore, type ChunkWithVector } from './chunk-store.ts';
@@ -30,6 +31,8 @@ export interface EmbedProcessorOptions {
   variant: string;
   /** Names the store that cannot be reached, if any (Neo4j; the cache is optional). */
   unavailable?: () => Promise<string | undefined>;
+  /** After a committed write: the tenants' cached query results are stale (runtime/pipeline/tenant-generation.ts). */
+  bumpGenerations?: (tenantIds: string[]) => Promise<void>;
 }
 
 export function embedProcessor(options: EmbedProcessorOptions): Processor<ChunkMessage> {
@@ -121,6 +124,7 @@ export function embedProcessor(options: EmbedProcessorOptions): Processor<ChunkM
       const stopWrite = writeDuration.startTimer({ operation: 'write_chunks' });
       const result = await store.write(rows);
       stopWrite();
+      if (result.written > 0) await options.bumpGenerations?.(items.map(({ value }) => value.tenantId));
       written.inc(result.written);
       stale.inc(result.stale);
     },
@@ -190,6 +194,7 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
       workerMetrics: ctx.metrics.worker,
       variant: model.variant,
       unavailable: () => neo4jUnreachable(driver, neo4jConfig.database),
+      bumpGenerations: (tenantIds) => bumpTenantGenerations(redis, config.cluster, tenantIds),
     }),
     close: async () => {
       await embedder.close();

@@ -27,7 +27,7 @@ import { DocumentHandlers, type DocumentLimits, type HandlerReply } from './docu
 import { errorBody, HttpError, REJECT_REASON, retryLater, toHttpError } from './http-error.ts';
 import type { DocumentIdempotency } from './idempotency.ts';
 import { MAX_METADATA_KEYS } from './inputs.ts';
-import { QueryHandlers } from './query-handlers.ts';
+import { type QueryHandlerDeps, QueryHandlers } from './query-handlers.ts';
 import { type TenantRateLimiter, takeTokens } from './rate-limit.ts';
 import { type JsonShapeLimits, readJsonBody } from './request-body.ts';
 import type { TenantKeyStore } from './tenant-keys.ts';
@@ -53,14 +53,18 @@ export interface GatewayDeps {
   metrics: GatewayMetrics;
   log: Logger;
   now?: () => number;
+  /** Answers a query in the request (roles/query); without it the synchronous route says what to set. */
+  answer?: QueryHandlerDeps['answer'];
 }
 
-type RouteName = 'document' | 'batch' | 'query' | 'query-result';
+type RouteName = 'document' | 'batch' | 'query' | 'query-sync' | 'query-result';
+const isQueryRoute = (name: RouteName | 'unknown') => name === 'query' || name === 'query-sync';
 
 const ROUTES: readonly { name: RouteName; url: string; method: 'POST' | 'GET' }[] = [
   { name: 'document', url: '/v1/tenants/:tenant/documents', method: 'POST' },
   { name: 'batch', url: '/v1/tenants/:tenant/documents/batch', method: 'POST' },
   { name: 'query', url: '/v1/tenants/:tenant/queries', method: 'POST' },
+  { name: 'query-sync', url: '/v1/tenants/:tenant/query', method: 'POST' },
   { name: 'query-result', url: '/v1/tenants/:tenant/queries/:queryId', method: 'GET' },
 ];
 
@@ -136,6 +140,7 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
     redis: deps.redis,
     log,
     ...(deps.now && { now: deps.now }),
+    ...(deps.answer && { answer: deps.answer }),
   });
   const states = new WeakMap<FastifyRequest, RequestState>();
   const queryBodyLimit = Math.min(MAX_QUERY_BODY_BYTES, limits.maxBodyBytes);
@@ -236,7 +241,7 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
   }
 
   app.setErrorHandler((err, req, reply) => {
-    const query = stateOf(req).route === 'query';
+    const query = isQueryRoute(stateOf(req).route);
     if ((err as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE')
       return sendError(req, reply, tooLarge(query ? queryBodyLimit : limits.maxBodyBytes, query));
     const { error, unexpected } = toHttpError(err, limits.maxBodyBytes);
@@ -331,9 +336,9 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
       if (method === 'GET') return;
       const typeProblem = contentTypeProblem(req.headers['content-type']);
       if (typeProblem) throw new HttpError(415, 'unsupported_media_type', typeProblem);
-      const limit = name === 'query' ? queryBodyLimit : limits.maxBodyBytes;
+      const limit = isQueryRoute(name) ? queryBodyLimit : limits.maxBodyBytes;
       const declared = Number(req.headers['content-length']);
-      if (declared > limit) throw tooLarge(limit, name === 'query');
+      if (declared > limit) throw tooLarge(limit, isQueryRoute(name));
       // One token before the body is read: parsing costs the gateway, so it costs the tenant.
       await takeTokens(deps.limiter, tenant, 1);
     };
@@ -360,6 +365,7 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
     document: (req) => documents.document(req.params.tenant, bodyOf(req, 'document'), req.id),
     batch: (req) => documents.batch(req.params.tenant, bodyOf(req, 'batch'), req.id),
     query: (req) => queries.submit(req.params.tenant, bodyOf(req, 'query'), req.id),
+    'query-sync': (req) => queries.answer(req.params.tenant, bodyOf(req, 'query-sync')),
     'query-result': (req) => queries.result(req.params.tenant, req.params.queryId!),
   };
   const reply = (name: RouteName) => async (req: Req, res: FastifyReply) => {
@@ -373,7 +379,7 @@ export function buildGatewayApp(deps: GatewayDeps): FastifyInstance {
     app.route({
       method: methods,
       url: route.url,
-      bodyLimit: route.name === 'query' ? queryBodyLimit : limits.maxBodyBytes,
+      bodyLimit: isQueryRoute(route.name) ? queryBodyLimit : limits.maxBodyBytes,
       onRequest: admit(route.name, route.method) as never,
       handler: reply(route.name) as never,
     });

@@ -23,6 +23,8 @@ export interface QueryHandlerDeps {
   redis: Redis;
   log: Logger;
   now?: () => number;
+  /** The query engine (roles/query/query-engine.ts) when this gateway has Neo4j and the model. */
+  answer?: (tenantId: string, text: string, topK: number) => Promise<unknown>;
 }
 
 export class QueryHandlers {
@@ -68,6 +70,24 @@ export class QueryHandlers {
       status: 202,
       body: { queryId, status: 'pending', result: `/v1/tenants/${tenantId}/queries/${queryId}` },
     };
+  }
+
+  /** POST /v1/tenants/{tenant}/query: the answer in the same request (the agents' usual call). */
+  async answer(tenantId: string, body: unknown): Promise<HandlerReply> {
+    const input = validateInput(queryInputSchema, body);
+    if (!this.#deps.answer)
+      throw new HttpError(
+        501,
+        'not_implemented',
+        'this gateway answers queries synchronously only with ENGRAM_QUERY_SYNC=true (and Neo4j and the model): ' +
+          `set them, or use POST /v1/tenants/${tenantId}/queries and read the result by id`,
+      );
+    try {
+      return { status: 200, body: await this.#deps.answer(tenantId, input.text, input.topK) };
+    } catch (err) {
+      this.#deps.log.error('synchronous query failed', { tenantId, error: err });
+      throw retryLater('unavailable', 'the graph store or the cache is unavailable: retry later');
+    }
   }
 
   /** GET /v1/tenants/{tenant}/queries/{id}: 202 while pending, 200 with the result, 404 unknown. */

@@ -2,10 +2,11 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { createKafka, KafkaProducerTransport } from '../../adapters/kafka.ts';
 import { createRedis, redisReady } from '../../adapters/redis.ts';
-import { requireSection } from '../../contract/config.ts';
+import { RuntimeConfigError, requireSection } from '../../contract/config.ts';
 import { METRICS } from '../../contract/metrics.ts';
 import type { RoleContext, RunningRole } from '../../core/role-context.ts';
 import { LATENCY_BUCKETS } from '../../observability/metrics.ts';
+import { openQueryStack } from '../query/role.ts';
 import { buildGatewayApp, type GatewayMetrics } from './api.ts';
 import { ControlExpiry, checkEvictionPolicy } from './control-state.ts';
 import { DocumentIdempotency } from './idempotency.ts';
@@ -85,6 +86,14 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
   });
   await producer.connect();
 
+  // ENGRAM_QUERY_SYNC: this gateway also answers POST /v1/tenants/{t}/query in the request.
+  if (config.query.gatewaySync && !(config.neo4j && config.model))
+    throw new RuntimeConfigError([
+      'ENGRAM_QUERY_SYNC is true but ENGRAM_NEO4J_URI, ENGRAM_NEO4J_PASSWORD or ENGRAM_MODEL_DIR is missing. Fix: set them, or set ENGRAM_QUERY_SYNC=false',
+    ]);
+  const queryStack = config.query.gatewaySync
+    ? await openQueryStack(config, log, ctx.metrics, (e) => ctx.fatal(e))
+    : undefined;
   const app = buildGatewayApp({
     cluster: config.cluster,
     topicPrefix: config.topicPrefix,
@@ -96,6 +105,10 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
     limits: config.gateway,
     metrics,
     log,
+    ...(queryStack && {
+      answer: (tenantId: string, text: string, topK: number) =>
+        queryStack.engine.answer(tenantId, text, topK),
+    }),
   });
   await app.listen({ port: config.httpPort, host: '0.0.0.0' });
   phase = undefined;
@@ -111,6 +124,7 @@ export async function start(ctx: RoleContext): Promise<RunningRole> {
       expiry.stop();
       await producer.close();
       await redis.quit();
+      await queryStack?.close();
     },
   };
 }

@@ -1,0 +1,258 @@
+/**
+ * Query latency at concurrency 16 on a tenant of >= 100,000 chunks, uncached and cached, next to
+ * floors measured in the same run:
+ *
+ *   floors:   one question through the model alone (int8, 1 thread), one vector search alone
+ *             (db.index.vector.queryNodes, k=20, nothing else), one Redis GET.
+ *   uncached: QueryEngine.answer (what the gateway's synchronous route and the query role run)
+ *             with distinct questions, result cache and embedding cache off: embed -> vector
+ *             search -> 2-hop expansion -> ranking.
+ *   cached:   the same questions again with the result cache on (warmed first).
+ *
+ * The chunks are synthetic (random unit vectors, loaded with UNWIND in batches; each mentions 2 of
+ * 5,000 entities with 3 relations each), so the search does the work a real tenant's would.
+ * Targets on the 2-core machine: uncached p50 < 20 ms and p99 < 100 ms, cached p99 < 5 ms. When one
+ * is missed, the printed phase profile says where the time goes.
+ *
+ * Usage: node bench/runtime/query-latency.ts [--chunks 100000] [--queries 1000] [--concurrency 16] [--keep]
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { QUERY_VARS } from '../../runtime/contract/config/query.ts';
+import { readVariables } from '../../runtime/contract/config/variables.ts';
+import { chunkVectorIndexStatement, graphNames } from '../../runtime/contract/stores.ts';
+import { OnnxEmbedder } from '../../runtime/model/embedder.ts';
+import { requireModelDir } from '../../runtime/model/model-location.ts';
+import { createLogger } from '../../runtime/observability/log.ts';
+import { ThreadedEmbedder } from '../../runtime/roles/embed/inference-thread.ts';
+import { QueryEngine, type QueryPhases } from '../../runtime/roles/query/query-engine.ts';
+import { QuestionEmbedder } from '../../runtime/roles/query/question-embedder.ts';
+import { purgeTenants, testDriver } from '../../test/runtime/graph-fixtures.ts';
+import { requireDevEnv } from '../../test/support/devenv.ts';
+import { uniqueName } from '../../test/support/wait.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    chunks: { type: 'string', default: '100000' },
+    queries: { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '16' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const CHUNKS = Number(args.chunks);
+const QUERIES = Number(args.queries);
+const CONCURRENCY = Number(args.concurrency);
+const ENTITIES = 5000;
+const DIMS = 384;
+
+const dev = requireDevEnv();
+const modelDir = requireModelDir();
+const driver = testDriver(dev);
+const redis = new Redis(dev.REDIS_URL);
+const cluster = uniqueName('bq');
+const tenant = uniqueName('bqt');
+const log = createLogger('warn', { bench: 'query-latency' });
+
+function randomUnit(): number[] {
+  const v = Array.from({ length: DIMS }, () => Math.random() * 2 - 1);
+  const n = Math.hypot(...v);
+  return v.map((x) => x / n);
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+function summary(ms: number[]): { p50: number; p99: number; mean: number } {
+  const s = [...ms].sort((a, b) => a - b);
+  return { p50: percentile(s, 0.5), p99: percentile(s, 0.99), mean: s.reduce((a, b) => a + b, 0) / s.length };
+}
+const f = (x: number) => x.toFixed(2);
+
+async function load(): Promise<void> {
+  const started = performance.now();
+  const tenantLabel = graphNames.tenantLabel(tenant);
+  await driver.executeQuery(chunkVectorIndexStatement(tenant, DIMS));
+  const entityLabel = graphNames.entityLabel(tenant);
+  await driver.executeQuery(
+    `UNWIND range(0, $n - 1) AS i
+     CREATE (e:Entity {tenantId: $tenant, key: 'entity ' + i, name: 'Entity ' + i, type: 'organization',
+                       importance: toFloat(i % 7), lastSeen: timestamp()})
+     SET e:$([$tenantLabel, $entityLabel])`,
+    { n: ENTITIES, tenant, tenantLabel, entityLabel },
+  );
+  await driver.executeQuery(
+    `MATCH (e:Entity {tenantId: $tenant}) WITH collect(e) AS es
+     UNWIND range(0, size(es) - 1) AS i
+     WITH es, i, es[i] AS s
+     UNWIND [1, 7, 31] AS step
+     WITH s, es[(i + step) % size(es)] AS o, step
+     CREATE (s)-[:RELATES {type: 'partner_of', fact: s.name + ' partners with ' + o.name, chunkId: 'synthetic',
+                           validFrom: timestamp(), tenantId: $tenant}]->(o)`,
+    { tenant },
+  );
+  process.stdout.write(
+    `  entities and relations in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+  const BATCH = 1000;
+  for (let start = 0; start < CHUNKS; start += BATCH) {
+    const rows = Array.from({ length: Math.min(BATCH, CHUNKS - start) }, (_, j) => ({
+      chunkId: randomBytes(16).toString('hex'),
+      documentId: `doc-${start + j}`,
+      text: `Synthetic chunk ${start + j} about entity ${(start + j) % ENTITIES}.`,
+      a: `entity ${(start + j) % ENTITIES}`,
+      b: `entity ${(start * 7 + j * 13) % ENTITIES}`,
+      embedding: randomUnit(),
+    }));
+    await driver.executeQuery(
+      `UNWIND $rows AS row
+       CREATE (c:Chunk {chunkId: row.chunkId, tenantId: $tenant, documentId: row.documentId, text: row.text,
+                        index: 0, versionTimestamp: timestamp()})
+       SET c:$([$tenantLabel, $chunkLabel])
+       WITH c, row
+       CALL db.create.setNodeVectorProperty(c, 'embedding', row.embedding)
+       WITH c, row
+       MATCH (a:Entity {tenantId: $tenant, key: row.a}), (b:Entity {tenantId: $tenant, key: row.b})
+       CREATE (c)-[:MENTIONS]->(a), (c)-[:MENTIONS]->(b)`,
+      { rows, tenant, tenantLabel, chunkLabel: graphNames.chunkLabel(tenant) },
+    );
+    if ((start / BATCH) % 20 === 19)
+      process.stdout.write(
+        `  loaded ${start + BATCH} chunks (${((performance.now() - started) / 1000).toFixed(1)} s)\n`,
+      );
+  }
+  await driver.executeQuery('CALL db.awaitIndexes(600)');
+  process.stdout.write(
+    `loaded ${CHUNKS} chunks, ${ENTITIES} entities in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+}
+
+const SUBJECTS = [
+  'the merger',
+  'the audit',
+  'the launch',
+  'the hiring plan',
+  'the supplier',
+  'the budget',
+  'the outage',
+  'the patent',
+];
+const ASPECTS = ['who approved', 'when did', 'why did', 'which team ran', 'what changed after', 'where was'];
+function question(i: number): string {
+  return `${ASPECTS[i % ASPECTS.length]} ${SUBJECTS[Math.floor(i / ASPECTS.length) % SUBJECTS.length]} number ${i} happen?`;
+}
+
+async function closedLoop<T>(n: number, work: (i: number) => Promise<T>): Promise<number[]> {
+  const latencies: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (let i = next++; i < n; i = next++) {
+        const t0 = performance.now();
+        await work(i);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return latencies;
+}
+
+async function main(): Promise<void> {
+  await load();
+  // Floors, each alone.
+  const raw = await OnnxEmbedder.create({ modelDir, intraOpNumThreads: 1, variant: 'int8' });
+  const embedFloor: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t0 = performance.now();
+    await raw.embed([question(1_000_000 + i)]);
+    embedFloor.push(performance.now() - t0);
+  }
+  const vector = (await raw.embed(['a probe question']))[0]!;
+  await raw.close();
+  const searchFloor: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t0 = performance.now();
+    await driver.executeQuery(
+      'CALL db.index.vector.queryNodes($index, 20, $v) YIELD node, score RETURN node.chunkId AS id, score',
+      { index: graphNames.chunkVectorIndex(tenant), v: Array.from(i === 0 ? vector : randomUnit()) },
+      { routing: 'READ' },
+    );
+    searchFloor.push(performance.now() - t0);
+  }
+  const redisFloor: number[] = [];
+  for (let i = 0; i < 500; i++) {
+    const t0 = performance.now();
+    await redis.get(`engram:${cluster}:t:${tenant}:probe`);
+    redisFloor.push(performance.now() - t0);
+  }
+
+  const embedder = await ThreadedEmbedder.create(
+    { modelDir, variant: 'int8', intraOpNumThreads: 1, executionProvider: 'cpu' },
+    {
+      timeoutMs: 60_000,
+      onFatal: (e) => {
+        throw e;
+      },
+    },
+  );
+  const engineDriver = testDriver(dev);
+  const engine = (cacheTtl: number, phases?: QueryPhases[]) =>
+    new QueryEngine(engineDriver, redis, new QuestionEmbedder(embedder), {
+      cluster,
+      database: 'neo4j',
+      settings: readVariables(
+        QUERY_VARS,
+        { ENGRAM_QUERY_CACHE_TTL_SECONDS: String(cacheTtl) },
+        { readFile: () => '' },
+        [],
+      ),
+      log,
+      ...(phases && { onPhases: (p: QueryPhases) => phases.push(p) }),
+    });
+  const phases: QueryPhases[] = [];
+  const uncachedEngine = engine(0, phases);
+  await closedLoop(64, (i) => uncachedEngine.answer(tenant, question(500_000 + i), 10)); // warm up
+  phases.length = 0;
+  const uncached = await closedLoop(QUERIES, (i) => uncachedEngine.answer(tenant, question(i), 10));
+  const cachedEngine = engine(600);
+  await closedLoop(QUERIES, (i) => cachedEngine.answer(tenant, question(i), 10));
+  const cached = await closedLoop(QUERIES, async (i) => {
+    const a = await cachedEngine.answer(tenant, question(i), 10);
+    if (!a.cached) throw new Error('expected a cached answer');
+  });
+
+  const e = summary(embedFloor);
+  const s = summary(searchFloor);
+  const r = summary(redisFloor);
+  const u = summary(uncached);
+  const c = summary(cached);
+  const line = (name: string, x: { p50: number; p99: number }, floor: number) =>
+    `${name.padEnd(34)} p50 ${f(x.p50).padStart(7)} ms  p99 ${f(x.p99).padStart(7)} ms  (p50 / floor ${f(x.p50 / floor)})`;
+  process.stdout.write(
+    [
+      `\n${CHUNKS} chunks, ${QUERIES} queries at concurrency ${CONCURRENCY}, topK 10, 2 hops, int8 model, 1 inference thread`,
+      `floor: model, one question alone          p50 ${f(e.p50)} ms  p99 ${f(e.p99)} ms`,
+      `floor: vector search alone (k=20)         p50 ${f(s.p50)} ms  p99 ${f(s.p99)} ms`,
+      `floor: redis GET alone                    p50 ${f(r.p50)} ms  p99 ${f(r.p99)} ms`,
+      line('uncached (embed+search+expand+rank)', u, e.p50 + s.p50),
+      line('cached', c, r.p50),
+      `targets: uncached p50 < 20 ms ${u.p50 < 20 ? 'met' : 'MISSED'}, p99 < 100 ms ${u.p99 < 100 ? 'met' : 'MISSED'}; cached p99 < 5 ms ${c.p99 < 5 ? 'met' : 'MISSED'}`,
+      `uncached profile, mean ms per query (concurrent, so the phases overlap across queries):`,
+      ...(['cacheRead', 'embed', 'search', 'rank', 'cacheWrite'] as const).map(
+        (k) =>
+          `  ${k.padEnd(10)} ${f(phases.reduce((a, p) => a + p[k], 0) / phases.length)}  (p99 ${f(summary(phases.map((p) => p[k])).p99)})`,
+      ),
+      `  throughput: ${((QUERIES / uncached.reduce((a, b) => a + b, 0)) * 1000 * CONCURRENCY).toFixed(0)} queries/s uncached, ${((QUERIES / cached.reduce((a, b) => a + b, 0)) * 1000 * CONCURRENCY).toFixed(0)} cached`,
+      '',
+    ].join('\n'),
+  );
+  await embedder.close();
+  await engineDriver.close();
+}
+
+try {
+  await main();
+} finally {
+  if (!args.keep) await purgeTenants(dev, driver, cluster, [tenant]);
+  await driver.close();
+  redis.disconnect();
+}

@@ -1,0 +1,177 @@
+/**
+ * Answers a question for one tenant: the cached result of the tenant's current generation, or
+ * embed the question -> the tenant's chunk vector index (over-fetched, archived items filtered,
+ * so a small tenant still gets k results) -> 1-2 hops of bounded fan-out in Cypher (chunk ->
+ * mentioned entities -> their current facts) -> ranked (ranking.ts) -> cached under the
+ * generation read before the search, so a write during the search leaves no stale entry behind.
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import neo4j, { type Driver } from 'neo4j-driver';
+import type { QueryConfig as QuerySettings } from '../../contract/config/query.ts';
+import { graphNames, redisKeys } from '../../contract/stores.ts';
+import type { Logger } from '../../observability/log.ts';
+import { tenantGeneration } from '../../pipeline/tenant-generation.ts';
+import type { QuestionEmbedder } from './question-embedder.ts';
+import { type ChunkCandidate, type RankedResult, rank } from './ranking.ts';
+
+const ONE_HOP = `
+CALL db.index.vector.queryNodes($index, $fetch, $vector) YIELD node AS c, score
+WITH c, score WHERE c.tenantId = $tenantId AND coalesce(c.archived, false) = false
+WITH c, score ORDER BY score DESC LIMIT $keep
+CALL (c) {
+  OPTIONAL MATCH (c)-[:MENTIONS]->(e:Entity)
+  WHERE e.tenantId = $tenantId AND coalesce(e.archived, false) = false
+  WITH e ORDER BY e.importance DESC LIMIT $fanout
+  RETURN collect(e {.key, .name, .type, .importance, facts: []}) AS entities
+}
+RETURN c.chunkId AS chunkId, c.documentId AS documentId, c.text AS text, score,
+       c.versionTimestamp AS timestamp, entities
+`;
+
+const TWO_HOPS = `
+CALL db.index.vector.queryNodes($index, $fetch, $vector) YIELD node AS c, score
+WITH c, score WHERE c.tenantId = $tenantId AND coalesce(c.archived, false) = false
+WITH c, score ORDER BY score DESC LIMIT $keep
+CALL (c) {
+  OPTIONAL MATCH (c)-[:MENTIONS]->(e:Entity)
+  WHERE e.tenantId = $tenantId AND coalesce(e.archived, false) = false
+  WITH e ORDER BY e.importance DESC LIMIT $fanout
+  CALL (e) {
+    OPTIONAL MATCH (e)-[r:RELATES]-(o:Entity)
+    WHERE r.validTo IS NULL AND o.tenantId = $tenantId AND coalesce(o.archived, false) = false
+      AND coalesce(r.archived, false) = false
+    WITH r, o ORDER BY o.importance DESC LIMIT $fanout
+    RETURN collect(CASE WHEN r IS NULL THEN null ELSE {
+      source: startNode(r).name, type: r.type, target: endNode(r).name, fact: r.fact,
+      chunkId: r.chunkId, validFrom: r.validFrom } END) AS facts
+  }
+  RETURN collect(CASE WHEN e IS NULL THEN null ELSE e {.key, .name, .type, .importance, facts: facts} END) AS entities
+}
+RETURN c.chunkId AS chunkId, c.documentId AS documentId, c.text AS text, score,
+       c.versionTimestamp AS timestamp, entities
+`;
+
+export interface QueryAnswer extends RankedResult {
+  tenantId: string;
+  text: string;
+  topK: number;
+  /** The tenant generation the result was computed at. */
+  generation: string;
+  cached: boolean;
+  tookMs: number;
+}
+
+export interface QueryEngineOptions {
+  cluster: string;
+  database: string;
+  settings: QuerySettings;
+  log: Logger;
+  now?: () => number;
+  /** Observes each answer's wall time (cached or not). */
+  observe?: (seconds: number, cached: boolean) => void;
+  /** Where one uncached answer's time went, in ms (for profiles: bench/runtime/query-latency.ts). */
+  onPhases?: (phases: QueryPhases) => void;
+}
+
+export interface QueryPhases {
+  cacheRead: number;
+  embed: number;
+  search: number;
+  rank: number;
+  cacheWrite: number;
+}
+
+export class QueryEngine {
+  readonly #driver: Driver;
+  readonly #redis: Redis;
+  readonly #questions: QuestionEmbedder;
+  readonly #o: QueryEngineOptions;
+
+  constructor(driver: Driver, redis: Redis, questions: QuestionEmbedder, options: QueryEngineOptions) {
+    this.#driver = driver;
+    this.#redis = redis;
+    this.#questions = questions;
+    this.#o = options;
+  }
+
+  async answer(tenantId: string, text: string, topK: number): Promise<QueryAnswer> {
+    const started = performance.now();
+    const { settings } = this.#o;
+    const hash = createHash('sha256')
+      .update(JSON.stringify([text, topK, settings.hops, settings.fanout]))
+      .digest('hex');
+    let mark = started;
+    const lap = () => {
+      const now = performance.now();
+      const ms = now - mark;
+      mark = now;
+      return ms;
+    };
+    const generation = await tenantGeneration(this.#redis, this.#o.cluster, tenantId);
+    const cacheKey = redisKeys.queryResult(this.#o.cluster, tenantId, generation, hash);
+    if (settings.cacheTtlSeconds > 0) {
+      const hit = await this.#cacheGet(cacheKey);
+      if (hit) return this.#done({ ...hit, cached: true }, started);
+    }
+    const cacheRead = lap();
+    const vector = await this.#questions.embed(tenantId, text);
+    const embed = lap();
+    const fetch = Math.min(topK * settings.overfetch, 1000);
+    const { records } = await this.#driver.executeQuery(
+      settings.hops === 2 ? TWO_HOPS : ONE_HOP,
+      {
+        index: graphNames.chunkVectorIndex(tenantId),
+        tenantId,
+        vector: Array.from(vector),
+        // Cypher's LIMIT takes integers only; a JS number travels as a float.
+        fetch: neo4j.int(fetch),
+        keep: neo4j.int(Math.min(fetch, topK * 2)),
+        fanout: neo4j.int(settings.fanout),
+      },
+      { database: this.#o.database, routing: 'READ' },
+    );
+    const candidates: ChunkCandidate[] = records.map((r) => ({
+      chunkId: r.get('chunkId'),
+      documentId: r.get('documentId'),
+      text: r.get('text'),
+      similarity: r.get('score'),
+      timestamp: r.get('timestamp') ?? null,
+      entities: r.get('entities'),
+    }));
+    const search = lap();
+    const now = (this.#o.now ?? Date.now)();
+    const answer: QueryAnswer = {
+      tenantId,
+      text,
+      topK,
+      generation,
+      cached: false,
+      tookMs: 0,
+      ...rank(candidates, topK, settings, now),
+    };
+    const rankMs = lap();
+    if (settings.cacheTtlSeconds > 0)
+      await this.#redis
+        .set(cacheKey, JSON.stringify(answer), 'EX', settings.cacheTtlSeconds)
+        .catch((err) => this.#o.log.warn('query cache write failed; answering uncached', { error: err }));
+    this.#o.onPhases?.({ cacheRead, embed, search, rank: rankMs, cacheWrite: lap() });
+    return this.#done(answer, started);
+  }
+
+  async #cacheGet(key: string): Promise<QueryAnswer | undefined> {
+    try {
+      const raw = await this.#redis.get(key);
+      return raw ? (JSON.parse(raw) as QueryAnswer) : undefined;
+    } catch (err) {
+      this.#o.log.warn('query cache read failed; answering uncached', { error: err });
+      return undefined;
+    }
+  }
+
+  #done(answer: QueryAnswer, started: number): QueryAnswer {
+    const seconds = (performance.now() - started) / 1000;
+    this.#o.observe?.(seconds, answer.cached);
+    return { ...answer, tookMs: Math.round(seconds * 10_000) / 10 };
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * How a query's candidates are ranked, pure: a chunk's score mixes its similarity to the question
+ * (the vector index's score), its recency (halving every ENGRAM_QUERY_RECENCY_HALF_LIFE_DAYS) and
+ * the importance of the entities it mentions (resolve adds to it, evolve decays it). Entities and
+ * facts reached from a chunk inherit its score.
+ */
+import type { QueryConfig as QuerySettings } from '../../contract/config/query.ts';
+
+export interface ChunkCandidate {
+  chunkId: string;
+  documentId: string;
+  text: string;
+  similarity: number;
+  /** The document version's append time (ms since epoch), if the chunk has one. */
+  timestamp: number | null;
+  entities: EntityCandidate[];
+}
+
+export interface EntityCandidate {
+  key: string;
+  name: string;
+  type: string;
+  importance: number;
+  facts: FactCandidate[];
+}
+
+export interface FactCandidate {
+  source: string;
+  type: string;
+  target: string;
+  fact: string;
+  chunkId: string;
+  validFrom: number | null;
+}
+
+export interface RankedChunk {
+  chunkId: string;
+  documentId: string;
+  text: string;
+  score: number;
+  similarity: number;
+  recency: number;
+  importance: number;
+}
+export interface RankedEntity {
+  key: string;
+  name: string;
+  type: string;
+  importance: number;
+  score: number;
+}
+export interface RankedFact extends FactCandidate {
+  score: number;
+}
+
+export interface RankedResult {
+  chunks: RankedChunk[];
+  entities: RankedEntity[];
+  facts: RankedFact[];
+}
+
+type Weights = Pick<
+  QuerySettings,
+  'similarityWeight' | 'recencyWeight' | 'importanceWeight' | 'recencyHalfLifeDays'
+>;
+
+const DAY_MS = 86_400_000;
+/** Importance is unbounded (a sum of mentions): squash it to [0, 1), half at this value. */
+const IMPORTANCE_HALF = 3;
+
+export function recencyOf(timestamp: number | null, now: number, halfLifeDays: number): number {
+  if (timestamp === null) return 0;
+  const ageDays = Math.max(0, now - timestamp) / DAY_MS;
+  return 0.5 ** (ageDays / halfLifeDays);
+}
+
+export function importanceOf(importance: number): number {
+  return importance > 0 ? importance / (importance + IMPORTANCE_HALF) : 0;
+}
+
+export function rank(
+  candidates: readonly ChunkCandidate[],
+  topK: number,
+  weights: Weights,
+  now: number,
+): RankedResult {
+  const total = weights.similarityWeight + weights.recencyWeight + weights.importanceWeight;
+  const chunks = candidates
+    .map((c) => {
+      const recency = recencyOf(c.timestamp, now, weights.recencyHalfLifeDays);
+      const importance = importanceOf(Math.max(0, ...c.entities.map((e) => e.importance)));
+      const score =
+        (weights.similarityWeight * c.similarity +
+          weights.recencyWeight * recency +
+          weights.importanceWeight * importance) /
+        total;
+      return {
+        candidate: c,
+        ranked: {
+          chunkId: c.chunkId,
+          documentId: c.documentId,
+          text: c.text,
+          score,
+          similarity: c.similarity,
+          recency,
+          importance,
+        },
+      };
+    })
+    .sort((a, b) => b.ranked.score - a.ranked.score || (a.ranked.chunkId < b.ranked.chunkId ? -1 : 1))
+    .slice(0, topK);
+  const entities = new Map<string, RankedEntity>();
+  const facts = new Map<string, RankedFact>();
+  for (const { candidate, ranked } of chunks) {
+    for (const e of candidate.entities) {
+      const prev = entities.get(e.key);
+      if (!prev || prev.score < ranked.score)
+        entities.set(e.key, {
+          key: e.key,
+          name: e.name,
+          type: e.type,
+          importance: e.importance,
+          score: ranked.score,
+        });
+      for (const f of e.facts) {
+        const id = `${f.source}\u0000${f.type}\u0000${f.target}`;
+        const prevFact = facts.get(id);
+        if (!prevFact || prevFact.score < ranked.score) facts.set(id, { ...f, score: ranked.score });
+      }
+    }
+  }
+  const byScore = <T extends { score: number }>(a: T, b: T) => b.score - a.score;
+  // At most 2 x topK entities and facts: an answer stays small enough to cache and send fast.
+  return {
+    chunks: chunks.map((c) => c.ranked),
+    entities: [...entities.values()].sort(byScore).slice(0, 2 * topK),
+    facts: [...facts.values()].sort(byScore).slice(0, 2 * topK),
+  };
+}
