@@ -56,8 +56,11 @@ let stepNo = 0;
 async function step<T>(title: string, log: string | undefined, fn: () => Promise<T>): Promise<T> {
   stepNo += 1;
   console.log(`[demo ${stepNo}/${STEPS}] ${title}`);
+  const t0 = Date.now();
   try {
-    return await fn();
+    const v = await fn();
+    console.log(`  done in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    return v;
   } catch (err) {
     const where = (err instanceof StepError && err.log) || log;
     console.error(`[demo ${stepNo}/${STEPS}] FAILED: ${title}: ${(err as Error).message}`);
