@@ -7,7 +7,7 @@ export NODE_OPTIONS := --disable-warning=TimeoutNegativeWarning
 UNIT_TESTS := 'operator/**/*.test.ts' 'runtime/**/*.test.ts' 'hack/**/*.test.ts'
 INTEGRATION_TESTS := 'test/**/*.test.ts'
 
-.PHONY: help prereqs deps model helm devenv devenv-down devenv-clean manifests check test test-unit test-integration demo bench build images images-gpu
+.PHONY: help prereqs deps model helm devenv devenv-down demo-down devenv-clean manifests check test test-unit test-integration demo bench build images images-gpu
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -18,8 +18,11 @@ prereqs: ## check the machine in seconds; installs missing Debian packages (as r
 deps: prereqs ## install npm dependencies (npm ci) when package-lock.json changed
 	@bash hack/npm-deps.sh
 
-demo: prereqs deps ## the main job: local environment + operator + a MemoryCluster that becomes Ready
+demo: prereqs deps ## the main job: environment, operator, samples, workers from the rendered pods, ingest and questions
 	@bash hack/demo.sh
+
+demo-down: ## remove the demo (its resources, workers and operator); the environment keeps running
+	@bash hack/demo.sh down
 
 devenv: prereqs ## start the local environment (Kubernetes+kwok, Kafka, Neo4j, Redis); idempotent
 	@bash hack/devenv/up.sh

@@ -5,6 +5,18 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# The demo's processes first (hack/demo.ts: operator and workers, one pid file each per namespace).
+for pidfile in "$PIDS"/demo/*/*.pid; do
+  [[ -f $pidfile ]] || continue
+  pid=$(cat "$pidfile")
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for _ in $(seq 1 40); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.25
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+done
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   name=${COMPONENTS[i]}
   pidfile=$PIDS/$name.pid

@@ -44,7 +44,7 @@ REDIS_PORT=${ENGRAM_REDIS_PORT:-$((26379 + OFFSET))}
 DEMO_PORT_BASE=${ENGRAM_DEMO_PORT_BASE:-$((18080 + OFFSET))}
 
 # Components in start order; down.sh stops them in reverse.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kafka neo4j redis operator runtime-gateway runtime-ingest runtime-embed)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kafka neo4j redis)
 
 log() { printf '[devenv %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {

@@ -4,7 +4,7 @@
  * own Redis credentials through the shared store access; every call is bounded in time.
  */
 import type { Redis } from 'ioredis';
-import { tenantRedisPrefix } from '../../runtime/contract/stores.ts';
+import { redisKeys, tenantRedisPrefix } from '../../runtime/contract/stores.ts';
 import type { StoreAccess } from '../stores/access.ts';
 import { redisClient } from '../stores/connectivity.ts';
 import { type AclUser, aclSetUserRules, aclUserDrift, parseAclGetUser } from './desired/redis.ts';
@@ -59,14 +59,19 @@ export function purgeTenantRedis(
   return withRedis(access, async (redis) => {
     // The user goes first: the tenant cannot write new keys while its old ones are removed.
     await redis.call('ACL', 'DELUSER', user);
-    const match = `${tenantRedisPrefix(cluster, tenantId).replace(/[*?[\]\\]/g, '\\$&')}*`;
-    let cursor = '0';
+    // The gateway's idempotency records sit under the cluster's control prefix: kept, they would
+    // answer a re-created tenant's documents as duplicates that never reach the graph.
+    const prefixes = [tenantRedisPrefix(cluster, tenantId), redisKeys.document(cluster, tenantId, '')];
     let deleted = 0;
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', SCAN_BATCH);
-      cursor = next;
-      if (keys.length) deleted += await redis.unlink(...keys);
-    } while (cursor !== '0');
+    for (const prefix of prefixes) {
+      const match = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', SCAN_BATCH);
+        cursor = next;
+        if (keys.length) deleted += await redis.unlink(...keys);
+      } while (cursor !== '0');
+    }
     return deleted;
   });
 }

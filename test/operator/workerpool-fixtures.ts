@@ -51,41 +51,4 @@ export const workerPool = (ns: string, name: string, spec: Record<string, unknow
   spec: { clusterRef: { name: 'demo' }, ...spec },
 });
 
-interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: {
-    secretKeyRef?: { name: string; key: string };
-    resourceFieldRef?: { resource: string };
-    fieldRef?: { fieldPath: string };
-  };
-}
-
-export interface WorkerContainer {
-  args: string[];
-  env: EnvVar[];
-  volumeMounts?: Array<{ name: string; mountPath: string }>;
-}
-
-export const workerContainer = (d: KubeObject): WorkerContainer =>
-  (d.spec as { template: { spec: { containers: WorkerContainer[] } } }).template.spec.containers[0]!;
-
-/** The env as the kubelet resolves it: Secret keys read from the API server, the CPU limit as whole cores. */
-export async function resolvePodEnv(
-  client: KubeClient,
-  ns: string,
-  c: WorkerContainer,
-): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of c.env) {
-    if (e.value !== undefined) out[e.name] = e.value;
-    else if (e.valueFrom?.secretKeyRef) {
-      const s = await client.get(Types.Secret, ns, e.valueFrom.secretKeyRef.name);
-      const v = (s.data as Record<string, string>)[e.valueFrom.secretKeyRef.key];
-      if (v === undefined)
-        throw new Error(`Secret ${s.metadata.name} has no key ${e.valueFrom.secretKeyRef.key}`);
-      out[e.name] = Buffer.from(v, 'base64').toString('utf8');
-    } else if (e.valueFrom?.resourceFieldRef) out[e.name] = '1';
-  }
-  return out;
-}
+export { resolvePodEnv, type WorkerContainer, workerContainer } from '../../hack/pod-process.ts';

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel } from 'kafkajs';
+import { localPod, workerContainer } from '../../hack/pod-process.ts';
 import type { KubeObject } from '../../operator/kube/client.ts';
 import { Types } from '../../operator/kube/resources.ts';
 import { chunkMessageSchema, type RawDocument, sha256 } from '../../runtime/pipeline/messages.ts';
@@ -19,7 +20,7 @@ import { conditionOf, createNamespace, deleteNamespace, installCrds, kubeClient 
 import { freePort, type OperatorProcess, startOperator } from '../support/operator.ts';
 import { deleteTopicsWithPrefix } from '../support/topics.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
-import { resolvePodEnv, SMALL_TOPICS, workerContainer, workerPool } from './workerpool-fixtures.ts';
+import { SMALL_TOPICS, workerPool } from './workerpool-fixtures.ts';
 
 describe("a WorkerPool's rendered pod, run as a local process", () => {
   const env = requireDevEnv();
@@ -86,20 +87,16 @@ describe("a WorkerPool's rendered pod, run as a local process", () => {
       client.getOrUndefined(Types.Deployment, ns, 'ingest'),
     );
     const c = workerContainer(d);
-    const podEnv = await resolvePodEnv(client, ns, c);
-    // Service hosts -> the local servers; the pod's ports and mounts -> free local ones.
+    // Service hosts -> the local servers; the pod's health port and mounts -> free local ones.
     const serviceKafka = `demo-kafka.${ns}.svc:9092`;
-    assert.equal(podEnv['ENGRAM_KAFKA_BROKERS'], serviceKafka);
-    podEnv['ENGRAM_KAFKA_BROKERS'] = env.KAFKA_BROKERS;
+    assert.equal(c.env.find((e) => e.name === 'ENGRAM_KAFKA_BROKERS')?.value, serviceKafka);
     const healthPort = await freePort();
-    podEnv['ENGRAM_METRICS_PORT'] = String(healthPort);
-    const localEnv: Record<string, string> = { ...podEnv };
-    for (const m of c.volumeMounts ?? []) {
-      const dir = join(mounts, m.name);
-      for (const [k, v] of Object.entries(localEnv))
-        if (v.startsWith(m.mountPath)) localEnv[k] = dir + v.slice(m.mountPath.length);
-      if (m.mountPath === '/tmp') localEnv['TMPDIR'] = dir;
-    }
+    const pod = await localPod(client, ns, d, {
+      dir: mounts,
+      hosts: { [serviceKafka]: env.KAFKA_BROKERS },
+      override: { ENGRAM_METRICS_PORT: String(healthPort) },
+    });
+    assert.equal(pod.env['ENGRAM_KAFKA_BROKERS'], env.KAFKA_BROKERS);
     assert.deepEqual(c.args, ['ingest'], 'the entrypoint gets the role as its only argument');
 
     const doc: RawDocument = {
@@ -120,16 +117,11 @@ describe("a WorkerPool's rendered pod, run as a local process", () => {
       return (p.status as { lag?: number }).lag === 1;
     });
 
-    worker = spawnRuntime(c.args[0]!, localEnv);
+    worker = spawnRuntime(c.args[0]!, pod.env);
     // The pod's own readiness probe path, on the pod's (mapped) health port.
-    const readiness = (
-      d.spec as {
-        template: { spec: { containers: Array<{ readinessProbe: { httpGet: { path: string } } }> } };
-      }
-    ).template.spec.containers[0]!.readinessProbe.httpGet.path;
     await eventually(
       `worker ready (stderr: ${worker.stderr.join('').slice(-300)})`,
-      async () => (await fetch(`http://127.0.0.1:${healthPort}${readiness}`)).ok,
+      async () => (await fetch(`http://127.0.0.1:${healthPort}${pod.readinessPath}`)).ok,
       { timeoutMs: 30_000 },
     );
     const [chunk] = await readTopic(kafka, `${prefix}.ingest.embed`, 1);
