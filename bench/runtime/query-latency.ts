@@ -22,7 +22,11 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { QUERY_VARS } from '../../runtime/contract/config/query.ts';
 import { readVariables } from '../../runtime/contract/config/variables.ts';
-import { chunkVectorIndexStatement, GRAPH_SCHEMA_STATEMENTS, graphNames } from '../../runtime/contract/stores.ts';
+import {
+  chunkVectorIndexStatement,
+  GRAPH_SCHEMA_STATEMENTS,
+  graphNames,
+} from '../../runtime/contract/stores.ts';
 import { OnnxEmbedder } from '../../runtime/model/embedder.ts';
 import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { createLogger } from '../../runtime/observability/log.ts';
