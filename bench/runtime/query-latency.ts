@@ -173,6 +173,7 @@ async function loaded(): Promise<number> {
 
 async function main(): Promise<void> {
   const present = args.tenant ? await loaded() : 0;
+  const chunks = present || CHUNKS;
   if (present === 0) await load();
   else process.stdout.write(`reusing tenant ${tenant}: ${present} chunks\n`);
   // Floors, each alone.
@@ -246,7 +247,7 @@ async function main(): Promise<void> {
     `${name.padEnd(34)} p50 ${f(x.p50).padStart(7)} ms  p99 ${f(x.p99).padStart(7)} ms  (p50 / floor ${f(x.p50 / floor)})`;
   process.stdout.write(
     [
-      `\n${CHUNKS} chunks, ${QUERIES} queries at concurrency ${CONCURRENCY}, topK 10, 2 hops, int8 model, 1 inference thread`,
+      `\n${chunks} chunks, ${QUERIES} queries at concurrency ${CONCURRENCY}, topK 10, 2 hops, int8 model, 1 inference thread`,
       `floor: model, one question alone          p50 ${f(e.p50)} ms  p99 ${f(e.p99)} ms`,
       `floor: vector search alone (k=20)         p50 ${f(s.p50)} ms  p99 ${f(s.p99)} ms`,
       `floor: redis GET alone                    p50 ${f(r.p50)} ms  p99 ${f(r.p99)} ms`,
