@@ -64,9 +64,12 @@ export const redisKeys = {
    * increments it, so query results cached under an older generation are never read again.
    */
   generation: (cluster: string, tenantId: string) => `${tenantRedisPrefix(cluster, tenantId)}gen`,
-  /** A cached query result of one generation; `queryHash` covers the text and the options. */
-  queryResult: (cluster: string, tenantId: string, generation: string, queryHash: string) =>
-    `${tenantRedisPrefix(cluster, tenantId)}qr:${generation}:${queryHash}`,
+  /**
+   * A cached query result, `<generation>\n<json>`: read with the generation in one MGET, and a
+   * value of an older generation is a miss. `queryHash` covers the text and the options.
+   */
+  queryResult: (cluster: string, tenantId: string, queryHash: string) =>
+    `${tenantRedisPrefix(cluster, tenantId)}qr:${queryHash}`,
 };
 
 /**

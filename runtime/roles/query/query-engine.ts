@@ -11,7 +11,6 @@ import neo4j, { type Driver } from 'neo4j-driver';
 import type { QueryConfig as QuerySettings } from '../../contract/config/query.ts';
 import { graphNames, redisKeys } from '../../contract/stores.ts';
 import type { Logger } from '../../observability/log.ts';
-import { tenantGeneration } from '../../pipeline/tenant-generation.ts';
 import type { QuestionEmbedder } from './question-embedder.ts';
 import { type ChunkCandidate, type RankedResult, rank } from './ranking.ts';
 
@@ -108,12 +107,10 @@ export class QueryEngine {
       mark = now;
       return ms;
     };
-    const generation = await tenantGeneration(this.#redis, this.#o.cluster, tenantId);
-    const cacheKey = redisKeys.queryResult(this.#o.cluster, tenantId, generation, hash);
-    if (settings.cacheTtlSeconds > 0) {
-      const hit = await this.#cacheGet(cacheKey);
-      if (hit) return this.#done({ ...hit, cached: true }, started);
-    }
+    const cacheKey = redisKeys.queryResult(this.#o.cluster, tenantId, hash);
+    // One round trip: the generation and the cached value together (a stale value is a miss).
+    const { generation, hit } = await this.#cacheGet(tenantId, cacheKey, settings.cacheTtlSeconds > 0);
+    if (hit) return this.#done({ ...hit, cached: true }, started);
     const cacheRead = lap();
     const vector = await this.#questions.embed(tenantId, text);
     const embed = lap();
@@ -153,20 +150,31 @@ export class QueryEngine {
     const rankMs = lap();
     if (settings.cacheTtlSeconds > 0)
       await this.#redis
-        .set(cacheKey, JSON.stringify(answer), 'EX', settings.cacheTtlSeconds)
+        .set(cacheKey, `${generation}\n${JSON.stringify(answer)}`, 'EX', settings.cacheTtlSeconds)
         .catch((err) => this.#o.log.warn('query cache write failed; answering uncached', { error: err }));
     this.#o.onPhases?.({ cacheRead, embed, search, rank: rankMs, cacheWrite: lap() });
     return this.#done(answer, started);
   }
 
-  async #cacheGet(key: string): Promise<QueryAnswer | undefined> {
+  async #cacheGet(
+    tenantId: string,
+    key: string,
+    useCache: boolean,
+  ): Promise<{ generation: string; hit?: QueryAnswer }> {
+    const generationKey = redisKeys.generation(this.#o.cluster, tenantId);
+    if (!useCache) return { generation: (await this.#redis.get(generationKey)) ?? '0' };
+    let values: (string | null)[];
     try {
-      const raw = await this.#redis.get(key);
-      return raw ? (JSON.parse(raw) as QueryAnswer) : undefined;
+      values = await this.#redis.mget(generationKey, key);
     } catch (err) {
       this.#o.log.warn('query cache read failed; answering uncached', { error: err });
-      return undefined;
+      return { generation: (await this.#redis.get(generationKey)) ?? '0' };
     }
+    const generation = values[0] ?? '0';
+    const raw = values[1];
+    const cut = raw?.indexOf('\n') ?? -1;
+    if (!raw || cut < 0 || raw.slice(0, cut) !== generation) return { generation };
+    return { generation, hit: JSON.parse(raw.slice(cut + 1)) as QueryAnswer };
   }
 
   #done(answer: QueryAnswer, started: number): QueryAnswer {
