@@ -309,8 +309,13 @@ describe('status subresource, printer columns, /scale, field selectors', () => {
       'workerpool.engram.dev/prod-embed',
       'workerpool.engram.dev/prod-query',
     ]);
-    assert.deepEqual(await names(['wp', '--field-selector', 'spec.role=embed']), [
+    // Every sample is applied here (the demo's cluster `local` has an embed pool too).
+    assert.deepEqual(await names(['wp', '--field-selector', 'spec.role=embed,spec.clusterRef.name=prod']), [
       'workerpool.engram.dev/prod-embed',
     ]);
+    assert.deepEqual(
+      await names(['wp', '--field-selector', 'spec.role=embed,spec.clusterRef.name=nowhere']),
+      [],
+    );
   });
 });
