@@ -35,7 +35,8 @@ const unavailable = !hasBuildah
   : !isRoot
     ? 'the image builds need root (mmdebstrap, rootful buildah): run the tests as root'
     : undefined;
-if (unavailable && process.env['CI'] === 'true') throw new Error(unavailable);
+// Tests never skip: a machine that cannot build the images fails here with what to do.
+if (unavailable) throw new Error(unavailable);
 
 const podmanScript = join(repoRoot, 'hack/images/podman.sh');
 const podman = (...args: string[]) =>
@@ -64,7 +65,7 @@ async function stopContainer(name: string, proc: ChildProcess | undefined): Prom
   await exited;
 }
 
-describe('images', { skip: unavailable ?? false }, () => {
+describe('images', () => {
   before(() => {
     // Rebuilds only what changed; the output names the inputs hash of each image.
     execFileSync('bash', [join(repoRoot, 'hack/images/build.sh'), 'operator', 'runtime'], {
