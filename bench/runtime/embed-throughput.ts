@@ -9,6 +9,7 @@
  *
  * Usage: node bench/runtime/embed-throughput.ts [--texts 2000] [--variants fp32,int8]
  *        [--batch 64] [--threads 1] [--concurrency 2] [--partitions 2] [--max-tokens 64]
+ *        [--cpu-prof-dir DIR]   (the worker writes V8 CPU profiles of its threads there)
  * Needs the local environment (make devenv) and the model (hack/model/build-model.sh).
  */
 import { readFileSync } from 'node:fs';
@@ -35,6 +36,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '2' },
     partitions: { type: 'string', default: '2' },
     'max-tokens': { type: 'string', default: '64' },
+    'cpu-prof-dir': { type: 'string' },
   },
 });
 const N = Number(args.texts);
@@ -127,6 +129,7 @@ async function throughKafka(variant: 'fp32' | 'int8', tenantId: string, chunks: 
       ENGRAM_PARTITIONS_CONCURRENTLY: args.partitions,
       ENGRAM_EMBEDDING_CACHE_TTL_SECONDS: '0',
       ENGRAM_LOG_LEVEL: 'info',
+      ...(args['cpu-prof-dir'] && { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${args['cpu-prof-dir']}` }),
     }),
   );
   try {

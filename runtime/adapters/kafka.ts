@@ -141,7 +141,8 @@ export class KafkaConsumerTransport implements ConsumerTransport {
       sessionTimeout: this.#settings.sessionTimeoutMs,
       rebalanceTimeout: this.#settings.rebalanceTimeoutMs,
       heartbeatInterval: this.#settings.heartbeatIntervalMs,
-      maxWaitTimeInMs: 500,
+      minBytes: options.fetch.minBytes,
+      maxWaitTimeInMs: options.fetch.maxWaitMs,
     });
     this.#consumer = consumer;
     const { GROUP_JOIN, CRASH, STOP, REBALANCING } = consumer.events;

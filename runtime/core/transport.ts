@@ -43,6 +43,8 @@ export interface ConsumeOptions {
   groupId: string;
   topics: string[];
   partitionsConcurrently: number;
+  /** The fetch returns once it holds minBytes, or after maxWaitMs. */
+  fetch: { minBytes: number; maxWaitMs: number };
   onBatch(batch: PartitionBatch, control: BatchControl): Promise<void>;
   /** Called with the partitions this member owns after every rebalance. */
   onAssignment?(assigned: { topic: string; partitions: number[] }[]): void;

@@ -111,6 +111,7 @@ export class Worker<T> {
       groupId,
       topics: [topic],
       partitionsConcurrently: settings.partitionsConcurrently,
+      fetch: { minBytes: settings.fetchMinBytes, maxWaitMs: settings.fetchMaxWaitMs },
       onBatch: (batch, control) => this.#handleBatch(batch, control),
       onAssignment: (assigned) => {
         this.#o.metrics.lag.reset();

@@ -29,6 +29,19 @@ export async function countChunks(driver: Driver, tenants: string[]): Promise<nu
   return records[0]!.get('n') as number;
 }
 
+/** Chunks of the tenants that carry their embedding (resolve may create a chunk's node before embed). */
+export async function countEmbeddedChunks(driver: Driver, tenants: string[]): Promise<number> {
+  let n = 0;
+  for (const tenant of tenants) {
+    const { records } = await driver.executeQuery(
+      `MATCH (c:$($label)) WHERE c.embedding IS NOT NULL RETURN count(c) AS n`,
+      { label: graphNames.chunkLabel(tenant) },
+    );
+    n += Number(records[0]!.get('n'));
+  }
+  return n;
+}
+
 /** Deletes the tenants' nodes and vector indexes, and their Redis keys. */
 export async function purgeTenants(
   dev: DevEnv,

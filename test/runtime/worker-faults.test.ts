@@ -32,6 +32,8 @@ const SETTINGS: WorkerSettings = {
   batchSize: 4,
   concurrency: 2,
   partitionsConcurrently: 1,
+  fetchMinBytes: 1,
+  fetchMaxWaitMs: 500,
   maxAttempts: 3,
   maxTransientAttempts: 4,
   retryBaseMs: 20,

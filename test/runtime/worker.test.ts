@@ -21,6 +21,8 @@ const SETTINGS: WorkerSettings = {
   batchSize: 4,
   concurrency: 2,
   partitionsConcurrently: 1,
+  fetchMinBytes: 1,
+  fetchMaxWaitMs: 500,
   maxAttempts: 3,
   maxTransientAttempts: 6,
   retryBaseMs: 20,
@@ -236,5 +238,64 @@ describe('worker framework', () => {
     } finally {
       await w2.stop();
     }
+  });
+
+  it('a caught-up worker waits for fetchMinBytes up to fetchMaxWaitMs, so a trickle arrives in fuller groups', async () => {
+    const MESSAGES = 40;
+    const consume = async (fetch: Pick<WorkerSettings, 'fetchMinBytes' | 'fetchMaxWaitMs'>) => {
+      const topics = await createPipelineTopics(dev.KAFKA_BROKERS, uniqueName('wrkf'), { 'ingest.raw': 1 });
+      const groups: number[] = [];
+      let assigned!: () => void;
+      const ready = new Promise<void>((resolve) => {
+        assigned = resolve;
+      });
+      const w = startWorker(
+        topics,
+        uniqueName('g-fetch'),
+        {
+          decode: text,
+          async process(items) {
+            groups.push(items.length);
+          },
+        },
+        { settings: { batchSize: 256, ...fetch }, onAssignment: () => assigned() },
+      );
+      try {
+        await ready;
+        const producer = await topics.producer();
+        const started = performance.now();
+        for (let i = 0; i < MESSAGES; i++) {
+          await producer.send({
+            topic: topics.topic('ingest.raw'),
+            messages: [{ key: 'k', value: `m-${i}` }],
+          });
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        const sendingMs = performance.now() - started;
+        await eventually(
+          'every message processed',
+          async () => groups.reduce((a, b) => a + b, 0) === MESSAGES,
+          {
+            timeoutMs: 30_000,
+          },
+        );
+        return { groups, sendingMs };
+      } finally {
+        await w.stop();
+        await topics.cleanup();
+      }
+    };
+    const eager = await consume({ fetchMinBytes: 1, fetchMaxWaitMs: 500 });
+    const lingering = await consume({ fetchMinBytes: 1_000_000, fetchMaxWaitMs: 700 });
+    // One fetch per 700 ms window while the trickle lasts, plus the one in flight at its start and end.
+    const windows = Math.ceil(lingering.sendingMs / 700) + 2;
+    assert.ok(
+      lingering.groups.length <= windows,
+      `lingering fetches gave ${lingering.groups.length} groups (${lingering.groups}) over ${Math.round(lingering.sendingMs)} ms`,
+    );
+    assert.ok(
+      eager.groups.length > lingering.groups.length,
+      `eager ${eager.groups.length} groups, lingering ${lingering.groups.length}`,
+    );
   });
 });

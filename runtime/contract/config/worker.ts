@@ -18,6 +18,16 @@ export const WORKER_VARS = {
     int(1, 256).optional(),
     'set how many partitions are processed at once (1-256), or leave it unset for the role default',
   ),
+  fetchMinBytes: v(
+    'ENGRAM_FETCH_MIN_BYTES',
+    int(1, 16_777_216).optional(),
+    'set how many bytes a Kafka fetch waits for (1-16777216), up to ENGRAM_FETCH_MAX_WAIT_MS, or leave it unset for the role default',
+  ),
+  fetchMaxWaitMs: v(
+    'ENGRAM_FETCH_MAX_WAIT_MS',
+    int(1, 10_000).optional(),
+    'set how long a Kafka fetch may wait for ENGRAM_FETCH_MIN_BYTES in ms (1-10000), or leave it unset for the role default',
+  ),
   maxAttempts: v(
     'ENGRAM_MAX_ATTEMPTS',
     int(1, 100).default(5),
@@ -45,24 +55,51 @@ export const WORKER_VARS = {
 /**
  * Per-role defaults. embed: one inference at a time (its thread count is the CPU budget), with
  * two groups and two partitions in flight so Neo4j writes and fetches overlap the next inference.
+ *
+ * Fetch: a Kafka fetch returns once it holds `fetchMinBytes` or after `fetchMaxWaitMs`. The roles
+ * that write to Neo4j wait for fuller groups when they are caught up: Neo4j's cost per write
+ * transaction (statements, commit, vector index refresh) dwarfs its cost per row, and a role that
+ * keeps up with a trickle would otherwise commit a transaction of two or three messages at a time
+ * (bench/runtime/ingest-throughput.ts: resolve costs Neo4j about 8 ms per extraction in groups of 4,
+ * 2 ms in groups of 256). The others take what is there at once (latency first).
  */
-const ROLE_BATCH_DEFAULTS: Record<
-  Role,
-  { batchSize: number; concurrency: number; partitionsConcurrently: number }
-> = {
-  gateway: { batchSize: 1, concurrency: 1, partitionsConcurrently: 1 },
-  ingest: { batchSize: 16, concurrency: 4, partitionsConcurrently: 2 },
-  embed: { batchSize: 64, concurrency: 2, partitionsConcurrently: 2 },
-  extract: { batchSize: 8, concurrency: 8, partitionsConcurrently: 2 },
-  resolve: { batchSize: 256, concurrency: 2, partitionsConcurrently: 1 },
-  evolve: { batchSize: 64, concurrency: 1, partitionsConcurrently: 1 },
-  query: { batchSize: 16, concurrency: 8, partitionsConcurrently: 2 },
+interface RoleWorkerDefaults {
+  batchSize: number;
+  concurrency: number;
+  partitionsConcurrently: number;
+  fetchMinBytes: number;
+  fetchMaxWaitMs: number;
+}
+const LATENCY_FIRST = { fetchMinBytes: 1, fetchMaxWaitMs: 500 };
+const ROLE_BATCH_DEFAULTS: Record<Role, RoleWorkerDefaults> = {
+  gateway: { batchSize: 1, concurrency: 1, partitionsConcurrently: 1, ...LATENCY_FIRST },
+  ingest: { batchSize: 16, concurrency: 4, partitionsConcurrently: 2, ...LATENCY_FIRST },
+  embed: {
+    batchSize: 64,
+    concurrency: 2,
+    partitionsConcurrently: 2,
+    fetchMinBytes: 32_768,
+    fetchMaxWaitMs: 250,
+  },
+  extract: { batchSize: 8, concurrency: 8, partitionsConcurrently: 2, ...LATENCY_FIRST },
+  resolve: {
+    batchSize: 256,
+    concurrency: 2,
+    partitionsConcurrently: 1,
+    fetchMinBytes: 131_072,
+    fetchMaxWaitMs: 1000,
+  },
+  evolve: { batchSize: 64, concurrency: 1, partitionsConcurrently: 1, ...LATENCY_FIRST },
+  query: { batchSize: 16, concurrency: 8, partitionsConcurrently: 2, ...LATENCY_FIRST },
 };
 
 export interface WorkerConfig {
   batchSize: number;
   concurrency: number;
   partitionsConcurrently: number;
+  /** A Kafka fetch returns once it holds this many bytes, or after fetchMaxWaitMs. */
+  fetchMinBytes: number;
+  fetchMaxWaitMs: number;
   maxAttempts: number;
   maxTransientAttempts: number;
   retryBaseMs: number;
@@ -84,6 +121,8 @@ export function workerConfig(p: Parsed<typeof WORKER_VARS>, role: Role): WorkerC
     batchSize: p.batchSize ?? defaults.batchSize,
     concurrency: p.concurrency ?? defaults.concurrency,
     partitionsConcurrently: p.partitionsConcurrently ?? defaults.partitionsConcurrently,
+    fetchMinBytes: p.fetchMinBytes ?? defaults.fetchMinBytes,
+    fetchMaxWaitMs: p.fetchMaxWaitMs ?? defaults.fetchMaxWaitMs,
     maxAttempts: p.maxAttempts,
     maxTransientAttempts: p.maxTransientAttempts,
     retryBaseMs: p.retryBaseMs,
