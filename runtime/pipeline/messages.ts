@@ -37,6 +37,8 @@ export const rawDocumentSchema = z.object({
   contentHash: sha256Hex,
   content: z.string().min(1),
   metadata: metadataSchema.optional(),
+  /** When what the document states held (ms since epoch), as its sender said (input `observedAt`). */
+  observedAt: z.number().int().nonnegative().optional(),
   /** Gateway acceptance time (ms since epoch), for information: versions come from the log. */
   acceptedAt: z.number().int().nonnegative(),
   requestId: z.string().max(128).optional(),
@@ -109,6 +111,8 @@ export const chunkMessageSchema = z.object({
   end: z.number().int().nonnegative(),
   /** The document's metadata, on chunk 0 only. */
   metadata: metadataSchema.optional(),
+  /** The document's `observedAt` (ms since epoch), on every chunk, when its sender gave one. */
+  observedAt: z.number().int().nonnegative().optional(),
 });
 export type ChunkMessage = z.infer<typeof chunkMessageSchema>;
 
@@ -140,7 +144,7 @@ export const extractedRelationSchema = z.object({
   /** Entity names of this chunk's `entities`. */
   source: z.string().min(1).max(EXTRACTION_LIMITS.nameChars),
   target: z.string().min(1).max(EXTRACTION_LIMITS.nameChars),
-  /** UPPER_SNAKE_CASE, e.g. WORKS_AT, FOUNDED, ACQUIRED, BASED_IN, MET, LEADS, JOINED. */
+  /** UPPER_SNAKE_CASE, e.g. WORKS_AT, FOUNDED, ACQUIRED, BASED_IN, LIVES_IN, PARTNER_OF, MENTORS, RECEIVED, MET, LEADS. */
   type: z
     .string()
     .min(1)
@@ -165,8 +169,13 @@ export const extractionMessageSchema = z
     chunkId: z.string().regex(/^[0-9a-f]{32}$/),
     entities: z.array(extractedEntitySchema).max(EXTRACTION_LIMITS.entities),
     relations: z.array(extractedRelationSchema).max(EXTRACTION_LIMITS.relations),
-    /** When the extractor ran, ms since epoch: the validity start of the relations' facts. */
+    /** When the extractor ran, ms since epoch. */
     extractedAt: z.number().int().nonnegative(),
+    /**
+     * The validity start of the relations' facts (ms since epoch): the document's `observedAt`,
+     * else when its version entered ingest.raw; the same on every replay. Absent: extractedAt.
+     */
+    validFrom: z.number().int().nonnegative().optional(),
   })
   .refine(
     (m) => Buffer.byteLength(JSON.stringify(m), 'utf8') <= EXTRACTION_LIMITS.bytes,

@@ -44,7 +44,32 @@ const table: { text: string; entities: Record<string, string>; relations: Rel[] 
   {
     text: 'In 2020, Frank Moore joined Umbrella Ltd as an engineer.',
     entities: { 'Frank Moore': 'Person', 'Umbrella Ltd': 'Organization' },
-    relations: [['Frank Moore', 'JOINED', 'Umbrella Ltd']],
+    relations: [['Frank Moore', 'WORKS_AT', 'Umbrella Ltd']],
+  },
+  {
+    text: 'Maria Lopez moved to Lisbon in 2019.',
+    entities: { 'Maria Lopez': 'Person', Lisbon: 'Place' },
+    relations: [['Maria Lopez', 'LIVES_IN', 'Lisbon']],
+  },
+  {
+    text: 'Last spring Ann Lee left Initech Inc and moved to HOOLI TECHNOLOGIES.',
+    entities: { 'Ann Lee': 'Person', 'HOOLI TECHNOLOGIES': 'Organization' },
+    relations: [['Ann Lee', 'WORKS_AT', 'HOOLI TECHNOLOGIES']],
+  },
+  {
+    text: 'Globex Corp partnered with Vandelay Shipping on port automation.',
+    entities: { 'Globex Corp': 'Organization', 'Vandelay Shipping': 'Organization' },
+    relations: [['Globex Corp', 'PARTNER_OF', 'Vandelay Shipping']],
+  },
+  {
+    text: 'Omar Haddad mentors Lina Berg in data engineering.',
+    entities: { 'Omar Haddad': 'Person', 'Lina Berg': 'Person' },
+    relations: [['Omar Haddad', 'MENTORS', 'Lina Berg']],
+  },
+  {
+    text: 'Priya Nair won the Kepler Prize for her work on batteries.',
+    entities: { 'Priya Nair': 'Person', 'Kepler Prize': 'Award' },
+    relations: [['Priya Nair', 'RECEIVED', 'Kepler Prize']],
   },
   {
     text: 'Acme Robotics was founded by Bob Stone and Grace Lee.',

@@ -4,13 +4,14 @@
  * each sentence, no model). Names are runs of capitalised words ("Alice Chen", "University of
  * Oslo", "Initech Inc"); a single capitalised word counts only when a relation cue names it.
  * Types come from cues in the name (Inc, Corp, Ltd, University, ...) and from the relations it
- * takes part in; relations come from verb cues ("works at", "founded", "acquired", "is based in",
- * "met", "leads", "joined"), with the sentence as the fact.
+ * takes part in; relations come from verb cues ("works at", "joined", "founded", "acquired", "is based in",
+ * "lives in", "moved to", "partnered with", "mentors", "received", "met", "leads"), with the
+ * sentence as the fact.
  */
 import { EXTRACTION_LIMITS, type ExtractedEntity, type ExtractedRelation } from '../../pipeline/messages.ts';
 import type { Extraction, Extractor } from './extractor.ts';
 
-export type EntityType = 'Person' | 'Organization' | 'Place';
+export type EntityType = 'Person' | 'Organization' | 'Place' | 'Award';
 
 interface Cue {
   type: string;
@@ -20,12 +21,15 @@ interface Cue {
   /** What a subject and an object of this cue most likely are. */
   subject: EntityType;
   object: EntityType;
+  /** Another relation when the object's own name says it is of this kind ("moved to Acme Corp"). */
+  byObject?: Partial<Record<EntityType, string>>;
 }
 
 const CUES: readonly Cue[] = [
   {
     type: 'WORKS_AT',
-    pattern: /\b(?:works|worked|working) (?:at|for)\b|\b(?:is|was) employed by\b/,
+    pattern:
+      /\b(?:works|worked|working) (?:at|for)\b|\b(?:is|was) employed by\b|\bwas hired by\b|\b(?:has |have )?(?:joined|joins)\b|\btook (?:up )?a (?:new )?(?:job|post|position|role) (?:at|with)\b/,
     subject: 'Person',
     object: 'Organization',
   },
@@ -56,17 +60,31 @@ const CUES: readonly Cue[] = [
     subject: 'Organization',
     object: 'Place',
   },
-  { type: 'LIVES_IN', pattern: /\b(?:lives|lived) in\b|\bmoved to\b/, subject: 'Person', object: 'Place' },
+  {
+    type: 'LIVES_IN',
+    pattern: /\b(?:lives|lived|living) in\b|\b(?:moved|moves|relocated) to\b/,
+    subject: 'Person',
+    object: 'Place',
+    // Moving to a company is a new job, not a new home.
+    byObject: { Organization: 'WORKS_AT' },
+  },
+  {
+    type: 'PARTNER_OF',
+    pattern: /\b(?:partner(?:ed|s|ing)?|partnerships?|alliance|teamed up|collaborat(?:es|ed|ing)) with\b/,
+    subject: 'Organization',
+    object: 'Organization',
+  },
+  { type: 'MENTORS', pattern: /\b(?:mentors|mentored|mentoring)\b/, subject: 'Person', object: 'Person' },
+  {
+    type: 'RECEIVED',
+    pattern: /\b(?:received|receives|won|wins|(?:was|has been) awarded)\b/,
+    subject: 'Person',
+    object: 'Award',
+  },
   { type: 'MET', pattern: /\b(?:met|meets) (?:with )?|\bmet\b/, subject: 'Person', object: 'Person' },
   {
     type: 'LEADS',
     pattern: /\b(?:leads|led|heads|headed)\b|\b(?:is|was) the (?:ceo|head|director|chair) of\b/,
-    subject: 'Person',
-    object: 'Organization',
-  },
-  {
-    type: 'JOINED',
-    pattern: /\b(?:has |have )?(?:joined|joins)\b/,
     subject: 'Person',
     object: 'Organization',
   },
@@ -78,9 +96,12 @@ const ORGANIZATION_WORDS = new Set(
     'Inc Corp Corporation Ltd LLC GmbH AG SA PLC Co Company Group Labs Lab Technologies Technology ' +
     'Systems Bank Foundation Institute University College School Partners Holdings Ventures Capital ' +
     'Industries Robotics Software Networks Media Studios Agency Council Association Society Hospital ' +
-    'Ministry Department Press Airlines Motors Pharmaceuticals Energy Solutions Analytics Dynamics AI'
+    'Ministry Department Press Airlines Motors Pharmaceuticals Energy Solutions Analytics Dynamics AI ' +
+    'Energies Insurance Insurers Assurance Health Healthcare Biotech Pharma Logistics Shipping Foods Food ' +
+    'Consulting Telecom Electric Mining Retail Airways Trust Brewing Entertainment Games Publishing'
   ).split(' '),
 );
+const AWARD_WORDS = new Set('Award Awards Prize Medal Honour Honor Trophy Fellowship Cup'.split(' '));
 const PLACE_WORDS = new Set(
   'City County Province River Street Valley Island Islands Republic Kingdom Bay Mountains Lake Coast'.split(
     ' ',
@@ -183,10 +204,20 @@ export function nameSpans(sentence: string): Span[] {
   return spans;
 }
 
+/** "ROBOTICS" and "Robotics" are the same cue word. */
+const titleCase = (t: string) => (t.length > 1 ? t[0]! + t.slice(1).toLowerCase() : t);
+
 function evidence(span: Span): Partial<Record<EntityType, number>> {
-  if (span.tokens.some((t) => ORGANIZATION_WORDS.has(t))) return { Organization: 10 };
-  if (span.tokens.some((t) => PLACE_WORDS.has(t))) return { Place: 10 };
+  const words = span.tokens.map(titleCase);
+  if (words.some((t) => ORGANIZATION_WORDS.has(t))) return { Organization: 10 };
+  if (words.some((t) => AWARD_WORDS.has(t))) return { Award: 10 };
+  if (words.some((t) => PLACE_WORDS.has(t))) return { Place: 10 };
   return {};
+}
+
+/** The kind a name's own words say it is, if they say. */
+function namedKind(span: Span): EntityType | undefined {
+  return Object.keys(evidence(span))[0] as EntityType | undefined;
 }
 
 function fallbackType(span: Span): EntityType {
@@ -199,10 +230,25 @@ function fallbackType(span: Span): EntityType {
 const cut = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
 /** Subjects before the cue (the nearest, and those listed with it), objects after it. */
-function participants(sentence: string, spans: Span[], cueStart: number, cueEnd: number) {
-  const before = spans.filter((s) => s.end <= cueStart);
+function participants(
+  sentence: string,
+  spans: Span[],
+  cueStart: number,
+  cueEnd: number,
+  subjectKind: EntityType,
+) {
+  let before = spans.filter((s) => s.end <= cueStart);
   const after = spans.filter((s) => s.start >= cueEnd);
   const subjects: Span[] = [];
+  // "Ann Lee left Acme Corp and moved to ...": the nearest name whose own words do not say it is
+  // something else than the cue's subject ("Acme Corp" cannot be the one who moves to a job).
+  const fits = (s: Span) => {
+    const kind = namedKind(s);
+    return kind === undefined || kind === subjectKind;
+  };
+  const fitting = before.findLastIndex(fits);
+  if (fitting >= 0 && fitting < before.length - 1 && !fits(before[before.length - 1]!))
+    before = before.slice(0, fitting + 1);
   const nearest = before[before.length - 1];
   if (nearest && cueStart - nearest.end <= SUBJECT_REACH) {
     subjects.push(nearest);
@@ -254,20 +300,30 @@ export function extractBuiltIn(text: string): Extraction {
         // A passive cue ("was founded by") owns its words: the active one ("founded") skips them.
         if (taken.some(([a, b]) => start < b && end > a)) continue;
         taken.push([start, end]);
-        const { subjects, objects } = participants(sentence, spans, start, end);
+        const { subjects, objects } = participants(
+          sentence,
+          spans,
+          start,
+          end,
+          cue.passive ? cue.object : cue.subject,
+        );
         if (subjects.length === 0 || objects.length === 0) continue;
         const [from, to] = cue.passive ? [objects, subjects] : [subjects, objects];
         for (const s of from) note(s, cue.subject, 1, true);
-        for (const o of to) note(o, cue.object, cue.object === 'Place' ? 3 : 1, true);
+        for (const o of to) {
+          const retyped = cue.byObject?.[namedKind(o) ?? cue.object];
+          note(o, retyped ? (namedKind(o) ?? cue.object) : cue.object, cue.object === 'Place' ? 3 : 1, true);
+        }
         for (const s of from)
           for (const o of to) {
             if (s.name === o.name) continue;
-            const key = `${s.name}\u0000${cue.type}\u0000${o.name}`;
+            const type = cue.byObject?.[namedKind(o) ?? cue.object] ?? cue.type;
+            const key = `${s.name}\u0000${type}\u0000${o.name}`;
             if (!relations.has(key))
               relations.set(key, {
                 source: s.name,
                 target: o.name,
-                type: cue.type,
+                type,
                 fact: cut(sentence, EXTRACTION_LIMITS.factChars),
               });
           }

@@ -64,6 +64,7 @@ export function extractionMessage(
       entities: entities.slice(0, EXTRACTION_LIMITS.entities),
       relations: relations.slice(0, EXTRACTION_LIMITS.relations),
       extractedAt,
+      validFrom: chunk.observedAt ?? chunk.documentVersion.timestamp,
     };
     if (Buffer.byteLength(JSON.stringify(message)) <= EXTRACTION_LIMITS.bytes)
       return extractionMessageSchema.parse(message);

@@ -8,6 +8,7 @@ import {
 } from '../../contract/config.ts';
 import { controlRedisPrefix, redisKeys, tenantRedisPrefix } from '../../contract/stores.ts';
 import { HttpError } from './http-error.ts';
+import { documentInputSchema, validateInput } from './inputs.ts';
 import { buildRawRecords } from './raw-documents.ts';
 import { checkJsonShape, invalidUtf8Offset, readJsonBody } from './request-body.ts';
 
@@ -114,6 +115,19 @@ describe('buildRawRecords', () => {
       ),
     );
     assert.match(e.message, /documents\.1\.id duplicates documents\.0\.id/);
+  });
+
+  it("carries a document's observedAt as ms since epoch, and refuses a time that is not RFC 3339", () => {
+    const schema = documentInputSchema(1024);
+    const input = validateInput(schema, { id: 'a', content: 'x', observedAt: '2026-01-31T09:00:00+01:00' });
+    const [record] = buildRawRecords('acme', [input], meta, big);
+    assert.equal(JSON.parse(record!.value).observedAt, Date.UTC(2026, 0, 31, 8));
+    const [plain] = buildRawRecords('acme', [{ id: 'b', content: 'y' }], meta, big);
+    assert.equal('observedAt' in JSON.parse(plain!.value), false);
+    for (const bad of ['yesterday', '2026-01-31', 1767225600000]) {
+      const e = refusal(() => validateInput(schema, { content: 'x', observedAt: bad }));
+      assert.match(e.message, /observedAt/, String(bad));
+    }
   });
 });
 

@@ -40,6 +40,14 @@ export function documentInputSchema(maxMetadataBytes: number) {
       .min(1, 'content must not be empty')
       .refine((s) => s.trim() !== '', 'content must not be blank'),
     metadata: metadataInputSchema(maxMetadataBytes).optional(),
+    /**
+     * When what the document states held (RFC 3339): the validity start of the facts extracted
+     * from it, so a later statement closes an earlier one in the documents' own order. Unset: when
+     * the gateway accepted it.
+     */
+    observedAt: z.iso
+      .datetime({ offset: true, error: 'observedAt is an RFC 3339 time, e.g. 2026-01-31T09:00:00Z' })
+      .optional(),
   });
 }
 export type DocumentInput = z.infer<ReturnType<typeof documentInputSchema>>;

@@ -55,6 +55,7 @@ export function buildRawRecords(
       contentHash,
       content: d.content,
       ...(d.metadata && { metadata: d.metadata }),
+      ...(d.observedAt && { observedAt: Date.parse(d.observedAt) }),
       acceptedAt: meta.acceptedAt,
       requestId: meta.requestId,
     };

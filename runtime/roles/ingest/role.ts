@@ -77,6 +77,7 @@ export function chunkDocument(
       start: c.start,
       end: c.end,
       ...(c.index === 0 && doc.metadata && { metadata: doc.metadata }),
+      ...(doc.observedAt !== undefined && { observedAt: doc.observedAt }),
     }),
   );
 }

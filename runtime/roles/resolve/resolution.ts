@@ -102,7 +102,7 @@ export function collectMentions(extractions: readonly ChunkExtraction[]): BatchM
         type,
         fact: r.fact,
         chunkId: x.chunkId,
-        validFrom: x.extractedAt,
+        validFrom: x.validFrom ?? x.extractedAt,
       });
     }
   }
