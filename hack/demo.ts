@@ -375,35 +375,51 @@ async function up(): Promise<void> {
   }
 
   await step(
-    'questions asked: POST /v1/tenants/{tenant}/queries (answered by the query pool)',
-    join(logs, 'local-query.log'),
+    'questions asked: POST /v1/tenants/{tenant}/query (answered in the request by the gateway pool)',
+    join(logs, 'local-gateway.log'),
     async () => {
+      const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
+      let first: Answer | undefined;
       for (const text of corpus.questions) {
-        const res = await fetch(`${gateway}/v1/tenants/${tenant}/queries`, {
+        const res = await fetch(`${gateway}/v1/tenants/${tenant}/query`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          headers,
           body: JSON.stringify({ text, topK: 3 }),
         });
-        if (res.status !== 202) throw new Error(`POST queries -> ${res.status}: ${await res.text()}`);
-        const { result: path } = (await res.json()) as { result: string };
-        const answer = await until(
-          `the answer to "${text}"`,
-          async () => {
-            const r = await fetch(`${gateway}${path}`, { headers: { authorization: `Bearer ${apiKey}` } });
-            return r.status === 200 && ((await r.json()) as { result: Answer }).result;
-          },
-          30_000,
-        );
+        if (res.status !== 200) throw new Error(`POST query -> ${res.status}: ${await res.text()}`);
+        const answer = (await res.json()) as Answer & { tookMs?: number };
+        first ??= answer;
         const top = answer.chunks?.[0];
         console.log(`\n  Q: ${text}`);
         console.log(
-          `  A: ${top ? `${top.text} (score ${top.score.toFixed(3)}, ${top.documentId})` : '(no chunk found)'}`,
+          `  A: ${top ? `${top.text} (score ${top.score.toFixed(3)}, ${top.documentId})` : '(no chunk found)'}` +
+            (answer.tookMs !== undefined ? ` [${answer.tookMs} ms]` : ''),
         );
         console.log(
           `     entities: ${(answer.entities ?? []).map((e) => `${e.name} (${e.type})`).join(', ') || '(none)'}`,
         );
       }
-      console.log('');
+      // The asynchronous route (POST /queries, then GET its result) goes through the query pool.
+      const res = await fetch(`${gateway}/v1/tenants/${tenant}/queries`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ text: corpus.questions[0], topK: 3 }),
+      });
+      if (res.status !== 202) throw new Error(`POST queries -> ${res.status}: ${await res.text()}`);
+      const { result: path } = (await res.json()) as { result: string };
+      const queued = await until(
+        'the query pool to answer the first question',
+        async () => {
+          const r = await fetch(`${gateway}${path}`, { headers: { authorization: `Bearer ${apiKey}` } });
+          return r.status === 200 && ((await r.json()) as { result: Answer }).result;
+        },
+        30_000,
+      );
+      if (queued.chunks?.[0]?.documentId !== first?.chunks?.[0]?.documentId)
+        throw new Error('the query pool and the gateway answered the first question differently');
+      console.log(
+        '\n  (the first question again through POST /queries: the query pool gives the same answer)\n',
+      );
     },
   );
 

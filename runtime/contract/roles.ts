@@ -17,6 +17,8 @@ export interface RoleSpec {
   produces: readonly TopicKey[];
   /** Stores the role cannot start without; the config parser refuses to start when one is missing. */
   needs: readonly Store[];
+  /** Stores the role also uses when it is given them (the operator always gives them). */
+  uses?: readonly Store[];
   /** Serves the tenant-facing HTTP API on ENGRAM_HTTP_PORT (a Service points at it). */
   servesApi: boolean;
 }
@@ -26,6 +28,8 @@ export const ROLE_SPECS: Readonly<Record<Role, RoleSpec>> = {
     consumes: undefined,
     produces: ['ingest.raw', 'query.pending'],
     needs: ['kafka', 'redis'],
+    // The synchronous query (ENGRAM_QUERY_SYNC): the question's embedding and the graph search.
+    uses: ['neo4j', 'model'],
     servesApi: true,
   },
   ingest: {

@@ -81,7 +81,7 @@ export function workerRuntimeInput(
   const ns = cluster.metadata.namespace ?? 'default';
   const name = cluster.metadata.name;
   const role = pool.spec.role;
-  const needs = ROLE_SPECS[role].needs;
+  const needs = [...ROLE_SPECS[role].needs, ...(ROLE_SPECS[role].uses ?? [])];
   const volumes: Volume[] = [{ name: 'tmp', emptyDir: {} }];
   const mounts: Mount[] = [{ name: 'tmp', mountPath: MOUNTS.tmp }];
   const { kafka, neo4j, redis } = cluster.spec;
@@ -189,6 +189,8 @@ export function workerRuntimeInput(
   if (ROLE_SPECS[role].servesApi) {
     const raw = effectiveTopics(cluster.spec, ns, name).find((t) => t.key === 'ingest.raw');
     env.httpPort = DEFAULT_HTTP_PORT;
+    // Agents ask in the request (POST /v1/tenants/{t}/query); the query pool serves the async route.
+    env.query = { gatewaySync: true };
     env.gateway = {
       tenantKeysDir: MOUNTS.tenantKeys,
       tenantQuotasFile: `${MOUNTS.tenantQuotas}/${TENANT_QUOTAS_FILE_KEY}`,
