@@ -98,7 +98,8 @@ const ORGANIZATION_WORDS = new Set(
     'Industries Robotics Software Networks Media Studios Agency Council Association Society Hospital ' +
     'Ministry Department Press Airlines Motors Pharmaceuticals Energy Solutions Analytics Dynamics AI ' +
     'Energies Insurance Insurers Assurance Health Healthcare Biotech Pharma Logistics Shipping Foods Food ' +
-    'Consulting Telecom Electric Mining Retail Airways Trust Brewing Entertainment Games Publishing'
+    'Consulting Telecom Electric Mining Retail Airways Trust Brewing Entertainment Games Publishing ' +
+    'Cars Sensors Devices Instruments Materials Chemicals Electronics Semiconductors Aerospace Automotive'
   ).split(' '),
 );
 const AWARD_WORDS = new Set('Award Awards Prize Medal Honour Honor Trophy Fellowship Cup'.split(' '));
