@@ -387,13 +387,12 @@ async function up(): Promise<void> {
           body: JSON.stringify({ text, topK: 3 }),
         });
         if (res.status !== 200) throw new Error(`POST query -> ${res.status}: ${await res.text()}`);
-        const answer = (await res.json()) as Answer & { tookMs?: number };
+        const answer = (await res.json()) as Answer;
         first ??= answer;
         const top = answer.chunks?.[0];
         console.log(`\n  Q: ${text}`);
         console.log(
-          `  A: ${top ? `${top.text} (score ${top.score.toFixed(3)}, ${top.documentId})` : '(no chunk found)'}` +
-            (answer.tookMs !== undefined ? ` [${answer.tookMs} ms]` : ''),
+          `  A: ${top ? `${top.text} (score ${top.score.toFixed(3)}, ${top.documentId})` : '(no chunk found)'}`,
         );
         console.log(
           `     entities: ${(answer.entities ?? []).map((e) => `${e.name} (${e.type})`).join(', ') || '(none)'}`,
