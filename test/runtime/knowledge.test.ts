@@ -19,7 +19,7 @@ import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { chunkId } from '../../runtime/pipeline/messages.ts';
 import { requireDevEnv } from '../support/devenv.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
-import { countChunks, purgeTenants, testDriver } from './graph-fixtures.ts';
+import { countEmbeddedChunks, purgeTenants, testDriver } from './graph-fixtures.ts';
 import { committedTotal, createPipelineTopics, type PipelineTopics } from './kafka-fixtures.ts';
 import { assertCorpusGraph, extractionMessages, loadCorpus, resolvedKeys } from './knowledge-fixtures.ts';
 import { type RuntimeProcess, runtimeEnvFor, spawnRuntime } from './runtime-process.ts';
@@ -164,7 +164,7 @@ describe('knowledge: corpus -> resolve -> query (child processes)', () => {
     const produced = performance.now();
     await eventually(
       'every chunk embedded',
-      async () => (await countChunks(driver, tenants)) >= corpus.documents.length,
+      async () => (await countEmbeddedChunks(driver, tenants)) >= corpus.documents.length,
       {
         timeoutMs: 60_000,
         intervalMs: 250,
