@@ -18,8 +18,10 @@
  *        [--tenant <id>]   (reuse a tenant a --keep run loaded, so repeated runs skip the load)
  */
 import { randomBytes } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import neo4j from 'neo4j-driver';
 import { QUERY_VARS } from '../../runtime/contract/config/query.ts';
 import { readVariables } from '../../runtime/contract/config/variables.ts';
 import {
@@ -36,6 +38,7 @@ import { QuestionEmbedder } from '../../runtime/roles/query/question-embedder.ts
 import { purgeTenants, testDriver } from '../../test/runtime/graph-fixtures.ts';
 import { requireDevEnv } from '../../test/support/devenv.ts';
 import { uniqueName } from '../../test/support/wait.ts';
+import { cpuSeconds, devenvPid, settled } from './process-cpu.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -49,6 +52,7 @@ const { values: args } = parseArgs({
 const CHUNKS = Number(args.chunks);
 const QUERIES = Number(args.queries);
 const CONCURRENCY = Number(args.concurrency);
+const TOP_K = 10;
 const ENTITIES = 5000;
 const DIMS = 384;
 
@@ -59,6 +63,7 @@ const redis = new Redis(dev.REDIS_URL);
 const cluster = uniqueName('bq');
 const tenant = args.tenant ?? uniqueName('bqt');
 const log = createLogger('warn', { bench: 'query-latency' });
+const neo4jPid = devenvPid(dev, 'neo4j');
 
 function randomUnit(): number[] {
   const v = Array.from({ length: DIMS }, () => Math.random() * 2 - 1);
@@ -164,6 +169,22 @@ async function closedLoop<T>(n: number, work: (i: number) => Promise<T>): Promis
   return latencies;
 }
 
+interface Measured {
+  ms: number[];
+  /** CPU ms per operation of this process (the engine, its inference thread and the bench loop). */
+  nodeCpu: number;
+  /** CPU ms per operation of the Neo4j server (also whatever else uses the shared server meanwhile). */
+  neo4jCpu: number;
+}
+
+/** A closed loop at CONCURRENCY with the CPU it cost this process and Neo4j, per operation. */
+async function measured<T>(n: number, work: (i: number) => Promise<T>): Promise<Measured> {
+  const [c0, n0] = [process.cpuUsage(), cpuSeconds(neo4jPid)];
+  const ms = await closedLoop(n, work);
+  const c = process.cpuUsage(c0);
+  return { ms, nodeCpu: (c.user + c.system) / 1000 / n, neo4jCpu: ((cpuSeconds(neo4jPid) - n0) * 1000) / n };
+}
+
 async function loaded(): Promise<number> {
   const { records } = await driver.executeQuery('MATCH (c:Chunk {tenantId: $tenant}) RETURN count(c) AS n', {
     tenant,
@@ -176,6 +197,16 @@ async function main(): Promise<void> {
   const chunks = present || CHUNKS;
   if (present === 0) await load();
   else process.stdout.write(`reusing tenant ${tenant}: ${present} chunks\n`);
+  // After a bulk load Lucene merges the index's segments for minutes (HNSW graphs rebuilt): that is
+  // ingest cost, not query cost, and a search over many small segments costs several times more.
+  const settle = await settled(neo4jPid);
+  process.stdout.write(
+    `Neo4j settled after ${settle.waitedSeconds.toFixed(0)} s (${settle.cores.toFixed(2)} cores busy in the last 5 s)\n`,
+  );
+  const loadBefore = loadavg()[0]!;
+  const settings = readVariables(QUERY_VARS, {}, { readFile: () => '' }, []);
+  const fetch = Math.min(TOP_K * settings.overfetch, 1000);
+
   // Floors, each alone.
   const raw = await OnnxEmbedder.create({ modelDir, intraOpNumThreads: 1, variant: 'int8' });
   const embedFloor: number[] = [];
@@ -184,18 +215,28 @@ async function main(): Promise<void> {
     await raw.embed([question(1_000_000 + i)]);
     embedFloor.push(performance.now() - t0);
   }
+  const batchFloor: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const texts = Array.from({ length: CONCURRENCY }, (_, j) => question(2_000_000 + i * CONCURRENCY + j));
+    const t0 = performance.now();
+    await raw.embed(texts);
+    batchFloor.push((performance.now() - t0) / CONCURRENCY);
+  }
   const vector = (await raw.embed(['a probe question']))[0]!;
   await raw.close();
+  const search = (v: number[]) =>
+    driver.executeQuery(
+      'CALL db.index.vector.queryNodes($index, $k, $v) YIELD node, score RETURN node.chunkId AS id, score',
+      { index: graphNames.chunkVectorIndex(tenant), k: neo4j.int(fetch), v },
+      { routing: 'READ' },
+    );
   const searchFloor: number[] = [];
   for (let i = 0; i < 200; i++) {
     const t0 = performance.now();
-    await driver.executeQuery(
-      'CALL db.index.vector.queryNodes($index, 20, $v) YIELD node, score RETURN node.chunkId AS id, score',
-      { index: graphNames.chunkVectorIndex(tenant), v: Array.from(i === 0 ? vector : randomUnit()) },
-      { routing: 'READ' },
-    );
+    await search(i === 0 ? Array.from(vector) : randomUnit());
     searchFloor.push(performance.now() - t0);
   }
+  const searchConcurrent = await measured(QUERIES / 2, () => search(randomUnit()));
   const redisFloor: number[] = [];
   for (let i = 0; i < 500; i++) {
     const t0 = performance.now();
@@ -217,49 +258,56 @@ async function main(): Promise<void> {
     new QueryEngine(engineDriver, redis, new QuestionEmbedder(embedder), {
       cluster,
       database: 'neo4j',
-      settings: readVariables(
-        QUERY_VARS,
-        { ENGRAM_QUERY_CACHE_TTL_SECONDS: String(cacheTtl) },
-        { readFile: () => '' },
-        [],
-      ),
+      settings: { ...settings, cacheTtlSeconds: cacheTtl },
       log,
       ...(phases && { onPhases: (p: QueryPhases) => phases.push(p) }),
     });
   const phases: QueryPhases[] = [];
   const uncachedEngine = engine(0, phases);
-  await closedLoop(64, (i) => uncachedEngine.answer(tenant, question(500_000 + i), 10)); // warm up
+  await closedLoop(64, (i) => uncachedEngine.answer(tenant, question(500_000 + i), TOP_K)); // warm up
   phases.length = 0;
-  const uncached = await closedLoop(QUERIES, (i) => uncachedEngine.answer(tenant, question(i), 10));
+  const uncached = await measured(QUERIES, (i) => uncachedEngine.answer(tenant, question(i), TOP_K));
   const cachedEngine = engine(600);
-  await closedLoop(QUERIES, (i) => cachedEngine.answer(tenant, question(i), 10));
-  const cached = await closedLoop(QUERIES, async (i) => {
-    const a = await cachedEngine.answer(tenant, question(i), 10);
+  await closedLoop(QUERIES, (i) => cachedEngine.answer(tenant, question(i), TOP_K));
+  const cached = await measured(QUERIES, async (i) => {
+    const a = await cachedEngine.answer(tenant, question(i), TOP_K);
     if (!a.cached) throw new Error('expected a cached answer');
   });
+  const loadAfter = loadavg()[0]!;
 
   const e = summary(embedFloor);
+  const eb = summary(batchFloor);
   const s = summary(searchFloor);
+  const sc = summary(searchConcurrent.ms);
   const r = summary(redisFloor);
-  const u = summary(uncached);
-  const c = summary(cached);
-  const line = (name: string, x: { p50: number; p99: number }, floor: number) =>
-    `${name.padEnd(34)} p50 ${f(x.p50).padStart(7)} ms  p99 ${f(x.p99).padStart(7)} ms  (p50 / floor ${f(x.p50 / floor)})`;
+  const u = summary(uncached.ms);
+  const c = summary(cached.ms);
+  const cpu = (m: Measured) => `CPU per op: this process ${f(m.nodeCpu)} ms, Neo4j ${f(m.neo4jCpu)} ms`;
+  const line = (name: string, x: { p50: number; p99: number }, floor: number, floorName: string) =>
+    `${name.padEnd(41)} p50 ${f(x.p50).padStart(7)} ms  p99 ${f(x.p99).padStart(7)} ms  (p50 / ${floorName} ${f(x.p50 / floor)})`;
+  const throughput = (m: Measured) => ((m.ms.length / m.ms.reduce((a, b) => a + b, 0)) * 1000 * CONCURRENCY).toFixed(0);
   process.stdout.write(
     [
-      `\n${chunks} chunks, ${QUERIES} queries at concurrency ${CONCURRENCY}, topK 10, 2 hops, int8 model, 1 inference thread`,
-      `floor: model, one question alone          p50 ${f(e.p50)} ms  p99 ${f(e.p99)} ms`,
-      `floor: vector search alone (k=20)         p50 ${f(s.p50)} ms  p99 ${f(s.p99)} ms`,
-      `floor: redis GET alone                    p50 ${f(r.p50)} ms  p99 ${f(r.p99)} ms`,
-      line('uncached (embed+search+expand+rank)', u, e.p50 + s.p50),
-      line('cached', c, r.p50),
+      `\n${chunks} chunks, ${QUERIES} queries at concurrency ${CONCURRENCY}, topK ${TOP_K} (vector search k ${fetch}), ${settings.hops} hops, int8 model, 1 inference thread`,
+      `load average (1 min) ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after, on ${cpus().length} cores`,
+      `floor: model, one question alone             p50 ${f(e.p50)} ms  p99 ${f(e.p99)} ms`,
+      `floor: model, ${CONCURRENCY} questions in one batch, per question p50 ${f(eb.p50)} ms`,
+      `floor: vector search alone, one at a time    p50 ${f(s.p50)} ms  p99 ${f(s.p99)} ms`,
+      `floor: vector search alone, concurrency ${CONCURRENCY}   p50 ${f(sc.p50)} ms  p99 ${f(sc.p99)} ms  (${throughput(searchConcurrent)}/s; ${cpu(searchConcurrent)})`,
+      `floor: redis GET alone                       p50 ${f(r.p50)} ms  p99 ${f(r.p99)} ms`,
+      line('uncached (embed+search+expand+rank)', u, sc.p50, 'search floor at c16'),
+      `  ${throughput(uncached)} queries/s; ${cpu(uncached)}`,
+      line('cached', c, r.p50, 'redis GET'),
+      `  ${throughput(cached)} queries/s; ${cpu(cached)}`,
       `targets: uncached p50 < 20 ms ${u.p50 < 20 ? 'met' : 'MISSED'}, p99 < 100 ms ${u.p99 < 100 ? 'met' : 'MISSED'}; cached p99 < 5 ms ${c.p99 < 5 ? 'met' : 'MISSED'}`,
       `uncached profile, mean ms per query (concurrent, so the phases overlap across queries):`,
-      ...(['cacheRead', 'embed', 'search', 'rank', 'cacheWrite'] as const).map(
+      ...(['cacheRead', 'embed', 'search', 'expand', 'rank', 'cacheWrite'] as const).map(
         (k) =>
-          `  ${k.padEnd(10)} ${f(phases.reduce((a, p) => a + p[k], 0) / phases.length)}  (p99 ${f(summary(phases.map((p) => p[k])).p99)})`,
+          `  ${k.padEnd(10)} ${f(phases.reduce((a, p) => a + p[k], 0) / phases.length).padStart(7)}  (p99 ${f(summary(phases.map((p) => p[k])).p99)})`,
       ),
-      `  throughput: ${((QUERIES / uncached.reduce((a, b) => a + b, 0)) * 1000 * CONCURRENCY).toFixed(0)} queries/s uncached, ${((QUERIES / cached.reduce((a, b) => a + b, 0)) * 1000 * CONCURRENCY).toFixed(0)} cached`,
+      `  in a closed loop of ${CONCURRENCY} on ${cpus().length} cores a query waits for the others' CPU: ` +
+        `${CONCURRENCY} x (${f(uncached.nodeCpu)} + ${f(uncached.neo4jCpu)}) / ${cpus().length} = ` +
+        `${f((CONCURRENCY * (uncached.nodeCpu + uncached.neo4jCpu)) / cpus().length)} ms expected p50`,
       '',
     ].join('\n'),
   );
