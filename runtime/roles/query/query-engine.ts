@@ -17,6 +17,7 @@ import {
   type ChunkCandidate,
   entitiesOf,
   type FactCandidate,
+  factKey,
   type RankedResult,
   selectChunks,
 } from './ranking.ts';
@@ -38,7 +39,8 @@ RETURN c.chunkId AS chunkId, c.documentId AS documentId, c.text AS text, score,
        c.versionTimestamp AS timestamp, entities
 `;
 
-// The second hop, for the entities of the top k chunks only (found by the (tenantId, key) constraint).
+// The second hop, for the entities of the top k chunks only (found by the (tenantId, key) constraint),
+// one row per entity in the order given: the rows stream, so the reader can stop early.
 const FACTS = `
 UNWIND $keys AS key
 MATCH (e:Entity {tenantId: $tenantId, key: key})
@@ -138,10 +140,7 @@ export class QueryEngine {
     const search = lap();
     const selected = selectChunks(candidates, topK, settings, (this.#o.now ?? Date.now)());
     const keys = settings.hops === 2 ? entitiesOf(selected).map((e) => e.key) : [];
-    const factsOf = new Map<string, FactCandidate[]>();
-    if (keys.length > 0)
-      for (const r of await this.#read(FACTS, { keys, tenantId, fanout: neo4j.int(settings.fanout) }))
-        factsOf.set(r.get('key'), r.get('facts'));
+    const factsOf = keys.length > 0 ? await this.#facts(tenantId, keys, 2 * topK) : new Map();
     const expand = lap();
     const answer: QueryAnswer = {
       tenantId,
@@ -169,6 +168,32 @@ export class QueryEngine {
     } finally {
       await session.close();
     }
+  }
+
+  /**
+   * The facts of the entities in order, fetched a few entities per Bolt PULL and stopped once
+   * `wanted` distinct facts are known: assemble keeps no more, and the rest is never computed.
+   */
+  async #facts(tenantId: string, keys: string[], wanted: number): Promise<Map<string, FactCandidate[]>> {
+    const { fanout } = this.#o.settings;
+    const factsOf = new Map<string, FactCandidate[]>();
+    const distinct = new Set<string>();
+    const session = this.#driver.session({
+      database: this.#o.database,
+      defaultAccessMode: neo4j.session.READ,
+      fetchSize: Math.ceil(wanted / fanout) + 1,
+    });
+    try {
+      for await (const r of session.run(FACTS, { keys, tenantId, fanout: neo4j.int(fanout) })) {
+        const facts: FactCandidate[] = r.get('facts');
+        factsOf.set(r.get('key'), facts);
+        for (const f of facts) distinct.add(factKey(f));
+        if (distinct.size >= wanted) break;
+      }
+    } finally {
+      await session.close();
+    }
+    return factsOf;
   }
 
   async #cacheGet(

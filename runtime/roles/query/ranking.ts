@@ -120,12 +120,21 @@ export function selectChunks(
     .slice(0, topK);
 }
 
-/** The distinct entities of the selected chunks, best chunk first: the ones whose facts are wanted. */
+/**
+ * The distinct entities of the selected chunks, best chunk first: the ones whose facts are wanted.
+ * assemble keeps the first 2 x topK distinct facts met in this order (a fact's score is that of the
+ * first chunk reaching it), so facts can be fetched entity by entity until that many are known.
+ */
 export function entitiesOf(selected: readonly SelectedChunk[]): EntityCandidate[] {
   const seen = new Map<string, EntityCandidate>();
   for (const { candidate } of selected)
     for (const e of candidate.entities) if (!seen.has(e.key)) seen.set(e.key, e);
   return [...seen.values()];
+}
+
+/** Facts are the same fact when they state the same relation between the same names. */
+export function factKey(f: FactCandidate): string {
+  return `${f.source}\u0000${f.type}\u0000${f.target}`;
 }
 
 /**
@@ -151,7 +160,7 @@ export function assemble(
           score: ranked.score,
         });
       for (const f of factsOf.get(e.key) ?? []) {
-        const id = `${f.source}\u0000${f.type}\u0000${f.target}`;
+        const id = factKey(f);
         const prevFact = facts.get(id);
         if (!prevFact || prevFact.score < ranked.score) facts.set(id, { ...f, score: ranked.score });
       }
