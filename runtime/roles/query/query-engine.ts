@@ -162,7 +162,10 @@ export class QueryEngine {
 
   /** One auto-commit read: a single round trip (RUN and PULL pipelined), no transaction to begin and commit. */
   async #read(cypher: string, params: Record<string, unknown>): Promise<Neo4jRecord[]> {
-    const session = this.#driver.session({ database: this.#o.database, defaultAccessMode: neo4j.session.READ });
+    const session = this.#driver.session({
+      database: this.#o.database,
+      defaultAccessMode: neo4j.session.READ,
+    });
     try {
       return (await session.run(cypher, params)).records;
     } finally {
