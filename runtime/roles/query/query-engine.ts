@@ -7,14 +7,25 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import neo4j, { type Driver } from 'neo4j-driver';
+import neo4j, { type Driver, type Record as Neo4jRecord } from 'neo4j-driver';
 import type { QueryConfig as QuerySettings } from '../../contract/config/query.ts';
 import { graphNames, redisKeys } from '../../contract/stores.ts';
 import type { Logger } from '../../observability/log.ts';
 import type { QuestionEmbedder } from './question-embedder.ts';
-import { type ChunkCandidate, type RankedResult, rank } from './ranking.ts';
+import {
+  assemble,
+  type ChunkCandidate,
+  entitiesOf,
+  type FactCandidate,
+  factKey,
+  type RankedResult,
+  selectChunks,
+} from './ranking.ts';
 
-const ONE_HOP = `
+// The vector search and the first hop for every kept candidate (ranking needs the importance of
+// the entities a chunk mentions). The tenant check stays although the index covers the tenant's
+// label only: isolation must not rest on index naming alone.
+const SEARCH = `
 CALL db.index.vector.queryNodes($index, $fetch, $vector) YIELD node AS c, score
 WITH c, score WHERE c.tenantId = $tenantId AND coalesce(c.archived, false) = false
 WITH c, score ORDER BY score DESC LIMIT $keep
@@ -22,33 +33,26 @@ CALL (c) {
   OPTIONAL MATCH (c)-[:MENTIONS]->(e:Entity)
   WHERE e.tenantId = $tenantId AND coalesce(e.archived, false) = false
   WITH e ORDER BY e.importance DESC LIMIT $fanout
-  RETURN collect(e {.key, .name, .type, .importance, facts: []}) AS entities
+  RETURN collect(e {.key, .name, .type, .importance}) AS entities
 }
 RETURN c.chunkId AS chunkId, c.documentId AS documentId, c.text AS text, score,
        c.versionTimestamp AS timestamp, entities
 `;
 
-const TWO_HOPS = `
-CALL db.index.vector.queryNodes($index, $fetch, $vector) YIELD node AS c, score
-WITH c, score WHERE c.tenantId = $tenantId AND coalesce(c.archived, false) = false
-WITH c, score ORDER BY score DESC LIMIT $keep
-CALL (c) {
-  OPTIONAL MATCH (c)-[:MENTIONS]->(e:Entity)
-  WHERE e.tenantId = $tenantId AND coalesce(e.archived, false) = false
-  WITH e ORDER BY e.importance DESC LIMIT $fanout
-  CALL (e) {
-    OPTIONAL MATCH (e)-[r:RELATES]-(o:Entity)
-    WHERE r.validTo IS NULL AND o.tenantId = $tenantId AND coalesce(o.archived, false) = false
-      AND coalesce(r.archived, false) = false
-    WITH r, o ORDER BY o.importance DESC LIMIT $fanout
-    RETURN collect(CASE WHEN r IS NULL THEN null ELSE {
-      source: startNode(r).name, type: r.type, target: endNode(r).name, fact: r.fact,
-      chunkId: r.chunkId, validFrom: r.validFrom } END) AS facts
-  }
-  RETURN collect(CASE WHEN e IS NULL THEN null ELSE e {.key, .name, .type, .importance, facts: facts} END) AS entities
+// The second hop, for the entities of the top k chunks only (found by the (tenantId, key) constraint),
+// one row per entity in the order given: the rows stream, so the reader can stop early.
+const FACTS = `
+UNWIND $keys AS key
+MATCH (e:Entity {tenantId: $tenantId, key: key})
+CALL (e) {
+  MATCH (e)-[r:RELATES]-(o:Entity)
+  WHERE r.validTo IS NULL AND o.tenantId = $tenantId AND coalesce(o.archived, false) = false
+    AND coalesce(r.archived, false) = false
+  WITH r, o ORDER BY o.importance DESC LIMIT $fanout
+  RETURN collect({source: startNode(r).name, type: r.type, target: endNode(r).name, fact: r.fact,
+                  chunkId: r.chunkId, validFrom: r.validFrom}) AS facts
 }
-RETURN c.chunkId AS chunkId, c.documentId AS documentId, c.text AS text, score,
-       c.versionTimestamp AS timestamp, entities
+RETURN key, facts
 `;
 
 export interface QueryAnswer extends RankedResult {
@@ -77,6 +81,7 @@ export interface QueryPhases {
   cacheRead: number;
   embed: number;
   search: number;
+  expand: number;
   rank: number;
   cacheWrite: number;
 }
@@ -115,20 +120,16 @@ export class QueryEngine {
     const vector = await this.#questions.embed(tenantId, text);
     const embed = lap();
     const fetch = Math.min(topK * settings.overfetch, 1000);
-    const { records } = await this.#driver.executeQuery(
-      settings.hops === 2 ? TWO_HOPS : ONE_HOP,
-      {
-        index: graphNames.chunkVectorIndex(tenantId),
-        tenantId,
-        vector: Array.from(vector),
-        // Cypher's LIMIT takes integers only; a JS number travels as a float.
-        fetch: neo4j.int(fetch),
-        keep: neo4j.int(Math.min(fetch, topK * 2)),
-        fanout: neo4j.int(settings.fanout),
-      },
-      { database: this.#o.database, routing: 'READ' },
-    );
-    const candidates: ChunkCandidate[] = records.map((r) => ({
+    const found = await this.#read(SEARCH, {
+      index: graphNames.chunkVectorIndex(tenantId),
+      tenantId,
+      vector: Array.from(vector),
+      // Cypher's LIMIT takes integers only; a JS number travels as a float.
+      fetch: neo4j.int(fetch),
+      keep: neo4j.int(Math.min(fetch, topK * 2)),
+      fanout: neo4j.int(settings.fanout),
+    });
+    const candidates: ChunkCandidate[] = found.map((r) => ({
       chunkId: r.get('chunkId'),
       documentId: r.get('documentId'),
       text: r.get('text'),
@@ -137,7 +138,10 @@ export class QueryEngine {
       entities: r.get('entities'),
     }));
     const search = lap();
-    const now = (this.#o.now ?? Date.now)();
+    const selected = selectChunks(candidates, topK, settings, (this.#o.now ?? Date.now)());
+    const keys = settings.hops === 2 ? entitiesOf(selected).map((e) => e.key) : [];
+    const factsOf = keys.length > 0 ? await this.#facts(tenantId, keys, 2 * topK) : new Map();
+    const expand = lap();
     const answer: QueryAnswer = {
       tenantId,
       text,
@@ -145,15 +149,54 @@ export class QueryEngine {
       generation,
       cached: false,
       tookMs: 0,
-      ...rank(candidates, topK, settings, now),
+      ...assemble(selected, topK, factsOf),
     };
     const rankMs = lap();
     if (settings.cacheTtlSeconds > 0)
       await this.#redis
         .set(cacheKey, `${generation}\n${JSON.stringify(answer)}`, 'EX', settings.cacheTtlSeconds)
         .catch((err) => this.#o.log.warn('query cache write failed; answering uncached', { error: err }));
-    this.#o.onPhases?.({ cacheRead, embed, search, rank: rankMs, cacheWrite: lap() });
+    this.#o.onPhases?.({ cacheRead, embed, search, expand, rank: rankMs, cacheWrite: lap() });
     return this.#done(answer, started);
+  }
+
+  /** One auto-commit read: a single round trip (RUN and PULL pipelined), no transaction to begin and commit. */
+  async #read(cypher: string, params: Record<string, unknown>): Promise<Neo4jRecord[]> {
+    const session = this.#driver.session({
+      database: this.#o.database,
+      defaultAccessMode: neo4j.session.READ,
+    });
+    try {
+      return (await session.run(cypher, params)).records;
+    } finally {
+      await session.close();
+    }
+  }
+
+  /**
+   * The facts of the entities in order, fetched a few entities per Bolt PULL and stopped once
+   * `wanted` distinct facts are known: assemble keeps no more, and the rest is never computed.
+   */
+  async #facts(tenantId: string, keys: string[], wanted: number): Promise<Map<string, FactCandidate[]>> {
+    const { fanout } = this.#o.settings;
+    const factsOf = new Map<string, FactCandidate[]>();
+    const distinct = new Set<string>();
+    const session = this.#driver.session({
+      database: this.#o.database,
+      defaultAccessMode: neo4j.session.READ,
+      fetchSize: Math.ceil(wanted / fanout) + 1,
+    });
+    try {
+      for await (const r of session.run(FACTS, { keys, tenantId, fanout: neo4j.int(fanout) })) {
+        const facts: FactCandidate[] = r.get('facts');
+        factsOf.set(r.get('key'), facts);
+        for (const f of facts) distinct.add(factKey(f));
+        if (distinct.size >= wanted) break;
+      }
+    } finally {
+      await session.close();
+    }
+    return factsOf;
   }
 
   async #cacheGet(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type ChunkCandidate, importanceOf, rank, recencyOf } from './ranking.ts';
+import { type ChunkCandidate, entitiesOf, importanceOf, rank, recencyOf, selectChunks } from './ranking.ts';
 
 const DAY = 86_400_000;
 const weights = { similarityWeight: 0.8, recencyWeight: 0.1, importanceWeight: 0.1, recencyHalfLifeDays: 30 };
@@ -51,10 +51,38 @@ describe('ranking', () => {
       chunkId: 'x',
       validFrom: 1,
     };
-    const e = { key: 'a', name: 'A', type: 'person', importance: 2, facts: [fact] };
-    const r = rank([chunk('c1', 0.9, { entities: [e] }), chunk('c2', 0.7, { entities: [e] })], 5, weights, 0);
+    const e = { key: 'a', name: 'A', type: 'person', importance: 2 };
+    const r = rank(
+      [chunk('c1', 0.9, { entities: [e] }), chunk('c2', 0.7, { entities: [e] })],
+      5,
+      weights,
+      0,
+      new Map([['a', [fact]]]),
+    );
     assert.equal(r.entities.length, 1);
     assert.equal(r.facts.length, 1);
     assert.equal(r.entities[0]!.score, r.chunks[0]!.score);
+  });
+
+  it('expands only the selected chunks: their distinct entities, best chunk first', () => {
+    const entity = (key: string, importance = 1) => ({ key, name: key, type: 'person', importance });
+    const selected = selectChunks(
+      [
+        chunk('low', 0.2, { entities: [entity('z')] }),
+        chunk('top', 0.9, { entities: [entity('b'), entity('a')] }),
+        chunk('second', 0.8, { entities: [entity('a'), entity('c')] }),
+      ],
+      2,
+      weights,
+      0,
+    );
+    assert.deepEqual(
+      selected.map((s) => s.ranked.chunkId),
+      ['top', 'second'],
+    );
+    assert.deepEqual(
+      entitiesOf(selected).map((e) => e.key),
+      ['b', 'a', 'c'],
+    );
   });
 });
