@@ -41,17 +41,42 @@ function memoryMb(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
 }
 
-/** API writes so far, by verb and resource. */
-async function writes(op: OperatorProcess): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
+/** Calls so far: API writes and reads by verb and resource, store calls by store and operation. */
+async function calls(op: OperatorProcess): Promise<{ writes: Counts; reads: Counts; stores: Counts }> {
+  const out = { writes: new Map(), reads: new Map(), stores: new Map() } as Record<string, Counts>;
+  const add = (m: Counts, key: string, v: number) => m.set(key, (m.get(key) ?? 0) + v);
+  const label = (series: string, name: string) => new RegExp(`${name}="([^"]*)"`).exec(series)?.[1] ?? '';
   for (const [series, value] of await op.metrics()) {
-    if (!series.startsWith('engram_operator_kube_api_calls_total{')) continue;
-    const verb = /verb="([^"]*)"/.exec(series)?.[1] ?? '';
-    if (!/^(apply|patch|create|update|delete)/.test(verb)) continue;
-    const key = `${verb} ${/resource="([^"]*)"/.exec(series)?.[1] ?? ''}`;
-    out.set(key, (out.get(key) ?? 0) + value);
+    if (series.startsWith('engram_operator_kube_api_calls_total{')) {
+      const verb = label(series, 'verb');
+      const key = `${verb} ${label(series, 'resource')}`;
+      add(/^(apply|patch|create|update|delete)/.test(verb) ? out.writes! : out.reads!, key, value);
+    } else if (series.startsWith('engram_operator_store_calls_total{')) {
+      add(out.stores!, `${label(series, 'store')} ${label(series, 'operation')}`, value);
+    }
   }
-  return out;
+  return out as { writes: Counts; reads: Counts; stores: Counts };
+}
+type Counts = Map<string, number>;
+
+/** What grew between two counts, as "N verb resource, ..." and the total. */
+function grown(before: Counts, after: Counts): { total: number; text: string } {
+  const delta = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
+  return {
+    total: delta.reduce((a, [, v]) => a + v, 0),
+    text: delta.map(([k, v]) => `${v} ${k}`).join(', '),
+  };
+}
+
+/** The operator's own view of its memory (prom-client's process metrics), in MB. */
+async function heapMb(op: OperatorProcess): Promise<string> {
+  const m = await op.metrics();
+  const mb = (name: string) => ((m.get(`engram_operator_${name}`) ?? 0) / 2 ** 20).toFixed(0);
+  const spaces = [...m]
+    .filter(([k]) => k.startsWith('engram_operator_nodejs_heap_space_size_used_bytes{'))
+    .map(([k, v]) => `${/space="([^"]*)"/.exec(k)?.[1]} ${(v / 2 ** 20).toFixed(0)}`)
+    .join(', ');
+  return `heap ${mb('nodejs_heap_size_used_bytes')} used of ${mb('nodejs_heap_size_total_bytes')} (${spaces}), external ${mb('nodejs_external_memory_bytes')}`;
 }
 
 /** Runs `fn` over `items` with `width` in flight. */
@@ -157,15 +182,18 @@ try {
   // count the writes of the next full resync.
   const resyncMs = Number(/^(\d+)s$/.exec(values.resync)?.[1] ?? 20) * 1000;
   await sleep(resyncMs + 5000);
-  const before = await writes(op);
+  const before = await calls(op);
   await sleep(resyncMs + 5000);
-  const after = await writes(op);
-  const delta = [...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0);
-  const idleWrites = delta.reduce((a, [, v]) => a + v, 0);
+  const after = await calls(op);
+  const writes = grown(before.writes, after.writes);
+  const reads = grown(before.reads, after.reads);
+  const stores = grown(before.stores, after.stores);
   const mem = memoryMb(op.proc.pid!);
   console.log(
-    `idle resync (${values.resync}): ${idleWrites} API writes (target 0)${delta.length ? `: ${delta.map(([k, v]) => `${v} ${k}`).join(', ')}` : ''}`,
+    `idle resync (${values.resync}): ${writes.total} API writes (target 0)${writes.total ? `: ${writes.text}` : ''}; ${reads.total} API reads${reads.total ? `: ${reads.text}` : ''}; ${stores.total} store calls${stores.total ? `: ${stores.text}` : ''}`,
   );
+  console.log(`store calls in all: ${grown(new Map(), after.stores).text || 'none'}`);
+  console.log(`operator memory (MB): ${await heapMb(op)}`);
   console.log(
     `resident memory: ${mem.rss.toFixed(0)} MB (peak ${mem.peak.toFixed(0)} MB; target < 150 MB) | floor (empty operator) ${floor.rss.toFixed(0)} MB | ratio ${(mem.rss / floor.rss).toFixed(2)}`,
   );
