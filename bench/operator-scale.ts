@@ -10,6 +10,7 @@
  * Needs the local environment (`make devenv`).
  */
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { KubeClient, type KubeObject } from '../operator/kube/client.ts';
 import { Types } from '../operator/kube/resources.ts';
@@ -28,7 +29,8 @@ const TENANTS = Number(values.tenants);
 const POOLS = Number(values.pools);
 const env = requireDevEnv();
 const client = new KubeClient({ kubeconfig: env.KUBECONFIG });
-const ns = `bench-scale-${Date.now().toString(36)}`;
+const RUN = Date.now().toString(36);
+const ns = `bench-scale-${RUN}`;
 const CLUSTER = 'scale';
 const POOL_ROLES = ['ingest', 'embed', 'query', 'resolve', 'extract'] as const;
 
@@ -141,7 +143,8 @@ try {
       apiVersion: 'engram.dev/v1alpha1',
       kind: 'TenantMemory',
       metadata: { name: t, namespace: ns },
-      spec: { clusterRef: { name: CLUSTER }, tenantId: t, deletionPolicy: 'Delete' },
+      // Ids new to the shared Neo4j: every run creates its tenants' indexes (the cleanup drops them).
+      spec: { clusterRef: { name: CLUSTER }, tenantId: `${RUN}-${t}`, deletionPolicy: 'Delete' },
     }),
   );
   const pools = Array.from({ length: POOLS }, (_, i) => i);
@@ -176,7 +179,9 @@ try {
     `operator at scale: ${TENANTS} TenantMemories, ${POOLS} WorkerPools, 1 MemoryCluster (external stores)`,
   );
   console.log(
-    `converged: ${((converged - started) / 1000).toFixed(1)} s from operator start (${((converged - created) / 1000).toFixed(1)} s after the last create)`,
+    `converged: ${((converged - started) / 1000).toFixed(1)} s from operator start (${((converged - created) / 1000).toFixed(1)} s after the last create); load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ')}`,
   );
   // Idle: let one resync settle the tail of convergence (pods turning Ready, HPAs reporting), then
   // count the writes of the next full resync.
