@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --optimize-for-size
 /** engram-operator: the command line. `engram-operator run --help` lists every flag. */
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';

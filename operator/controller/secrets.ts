@@ -63,15 +63,13 @@ export class SecretReader {
   }
 }
 
-function decoded(
-  secret: KubeObject | undefined,
-  namespace: string,
-  name: string,
-): Record<string, string> {
+function decoded(secret: KubeObject | undefined, namespace: string, name: string): Record<string, string> {
   if (!secret)
     throw new UserError('SecretNotFound', `Secret ${name} not found in namespace ${namespace}: create it`);
   const data = (secret.data ?? {}) as Record<string, string>;
-  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  return Object.fromEntries(
+    Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
 }
 
 function credentialsOf(ref: CredentialsSecretRef, data: Record<string, string>): StoreCredentials {

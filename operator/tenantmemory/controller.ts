@@ -20,7 +20,12 @@ import type { StoreComponent } from '../stores/access.ts';
 import type { StoreSessions } from '../stores/sessions.ts';
 import { TenantCredentials } from './credentials.ts';
 import { GatewayTenantsReconciler } from './gateway-tenants.ts';
-import { clusterChangedForTenants, TENANT_ID_INDEX, TenantMemoryReconciler, tenantIdOf } from './reconciler.ts';
+import {
+  clusterChangedForTenants,
+  TENANT_ID_INDEX,
+  TenantMemoryReconciler,
+  tenantIdOf,
+} from './reconciler.ts';
 
 const keyOf = (o: KubeObject) => `${o.metadata.namespace}/${o.metadata.name}`;
 

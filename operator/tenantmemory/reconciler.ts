@@ -14,11 +14,7 @@ import { findCondition } from '../controller/conditions.ts';
 import { UserError } from '../controller/errors.ts';
 import { runFinalizer, setFinalizer } from '../controller/finalizer.ts';
 import type { Logger } from '../controller/logger.ts';
-import {
-  type Cache,
-  type Controller,
-  type ReconcileResult,
-} from '../controller/manager.ts';
+import { type Cache, type Controller, type ReconcileResult } from '../controller/manager.ts';
 import type { SecretReader } from '../controller/secrets.ts';
 import type { StatusWriter } from '../controller/status-writer.ts';
 import type { TopicAdminPool } from '../kafka/topic-admin.ts';
@@ -189,8 +185,10 @@ export class TenantMemoryReconciler implements Controller {
       };
     if (cluster.metadata.deletionTimestamp)
       return { status: 'False', reason: 'ClusterDeleting', message: `MemoryCluster ${ref} is being deleted` };
-    const notReady = TENANT_STORE_CONDITIONS.map((type) => ({ type, c: findCondition(cluster.status?.conditions, type) }))
-      .find(({ c }) => c?.status !== 'True');
+    const notReady = TENANT_STORE_CONDITIONS.map((type) => ({
+      type,
+      c: findCondition(cluster.status?.conditions, type),
+    })).find(({ c }) => c?.status !== 'True');
     if (notReady)
       return {
         status: notReady.c?.status === 'False' ? 'False' : 'Unknown',
@@ -253,7 +251,13 @@ export class TenantMemoryReconciler implements Controller {
       this.access(cluster, 'neo4j')
         .then(async (access) => {
           const graph = this.#o.sessions.neo4j(access);
-          const created = await ensureTenantGraph(graph, isolation, tenantId, dimensions, this.#o.pollIntervalMs);
+          const created = await ensureTenantGraph(
+            graph,
+            isolation,
+            tenantId,
+            dimensions,
+            this.#o.pollIntervalMs,
+          );
           if (created.length) this.#o.log.info('tenant graph schema created', { tenantmemory: key, created });
           const database = tenantGraphDatabase(graph, isolation, tenantId);
           o.graph = ok(
