@@ -205,6 +205,7 @@ try {
     await sleep(1000);
   }
   const converged = performance.now();
+  const convergeCalls = await calls(op);
   console.log(
     `operator at scale: ${TENANTS} TenantMemories, ${POOLS} WorkerPools, 1 MemoryCluster (external stores); operator ${values.compiled ? 'compiled to JavaScript' : 'operator/main.ts (type stripping, as the image runs it)'}`,
   );
@@ -212,6 +213,11 @@ try {
     `converged: ${((converged - started) / 1000).toFixed(1)} s from operator start (${((converged - created) / 1000).toFixed(1)} s after the last create); load average ${loadavg()
       .map((l) => l.toFixed(2))
       .join(', ')}`,
+  );
+  // The client's rate limit (50 requests/s by default) bounds convergence from below.
+  const written = grown(new Map(), convergeCalls.writes);
+  console.log(
+    `API writes to converge: ${written.total} (${written.text}); at 50 requests/s that alone takes ${(written.total / 50).toFixed(1)} s: ratio ${((converged - started) / 1000 / (written.total / 50)).toFixed(2)}`,
   );
   // Idle: let one resync settle the tail of convergence (pods turning Ready, HPAs reporting), then
   // count the writes of the next full resync.
