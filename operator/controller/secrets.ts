@@ -6,9 +6,9 @@
  * not GET the cluster's Secret a thousand times.
  */
 import type { KubeClient, KubeObject } from '../kube/client.ts';
-import type { Cache } from './manager.ts';
 import { Types } from '../kube/resources.ts';
 import { UserError } from './errors.ts';
+import type { Cache } from './manager.ts';
 
 export interface StoreCredentials {
   username: string;

@@ -7,7 +7,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { apiKeyHash } from '../../runtime/contract/tenants.ts';
-import { passwordHash } from './desired/redis.ts';
 import type { MemoryCluster } from '../api/memorycluster.ts';
 import type { TenantMemory } from '../api/tenantmemory.ts';
 import { UserError } from '../controller/errors.ts';
@@ -22,6 +21,7 @@ import {
   CREDENTIAL_KEYS,
   credentialsSecretName,
 } from './desired/credentials.ts';
+import { passwordHash } from './desired/redis.ts';
 
 /** What a reconcile needs of the tenant's credentials: hashes only. */
 export interface TenantSecretHashes {

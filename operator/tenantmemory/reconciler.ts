@@ -14,7 +14,7 @@ import { findCondition } from '../controller/conditions.ts';
 import { UserError } from '../controller/errors.ts';
 import { runFinalizer, setFinalizer } from '../controller/finalizer.ts';
 import type { Logger } from '../controller/logger.ts';
-import { type Cache, type Controller, type ReconcileResult } from '../controller/manager.ts';
+import type { Cache, Controller, ReconcileResult } from '../controller/manager.ts';
 import type { SecretReader } from '../controller/secrets.ts';
 import type { StatusWriter } from '../controller/status-writer.ts';
 import type { TopicAdminPool } from '../kafka/topic-admin.ts';
