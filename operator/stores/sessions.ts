@@ -190,6 +190,16 @@ export class RedisSession {
   }
 }
 
+function sessionFor<S>(sessions: Map<string, S>, access: StoreAccess, open: () => S): S {
+  const key = sessionKey(access);
+  let s = sessions.get(key);
+  if (!s) {
+    s = open();
+    sessions.set(key, s);
+  }
+  return s;
+}
+
 /** The operator's store sessions, by address, user and database. */
 export class StoreSessions {
   readonly #neo4j = new Map<string, Neo4jSession>();
@@ -204,23 +214,11 @@ export class StoreSessions {
   }
 
   neo4j(access: StoreAccess): Neo4jSession {
-    const key = sessionKey(access);
-    let s = this.#neo4j.get(key);
-    if (!s) {
-      s = new Neo4jSession(access, this.#observe);
-      this.#neo4j.set(key, s);
-    }
-    return s;
+    return sessionFor(this.#neo4j, access, () => new Neo4jSession(access, this.#observe));
   }
 
   redis(access: StoreAccess): RedisSession {
-    const key = sessionKey(access);
-    let s = this.#redis.get(key);
-    if (!s) {
-      s = new RedisSession(access, this.#observe);
-      this.#redis.set(key, s);
-    }
-    return s;
+    return sessionFor(this.#redis, access, () => new RedisSession(access, this.#observe));
   }
 
   #closeIdle(): void {
