@@ -219,6 +219,7 @@ async function up(): Promise<void> {
       'operator',
       [
         '--max-semi-space-size=2',
+        '--optimize-for-size',
         'operator/main.ts',
         'run',
         '--kubeconfig',

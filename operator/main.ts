@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --optimize-for-size
 /** engram-operator: the command line. `engram-operator run --help` lists every flag. */
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -14,6 +14,7 @@ import { leaderElectionTiming } from './kube/leader-election.ts';
 import { registerMemoryClusterController } from './memorycluster/controller.ts';
 import { countedSource, workerPoolLagSource } from './metrics-api/lag-source.ts';
 import { startExternalMetricsApi } from './metrics-api/start.ts';
+import { StoreSessions } from './stores/sessions.ts';
 import { registerTenantMemoryController } from './tenantmemory/controller.ts';
 import { registerWorkerPoolController } from './workerpool/controller.ts';
 
@@ -178,6 +179,9 @@ program
       (verb, result) => metrics.kafkaCalls.inc({ verb, result }),
       () => manager?.assertMayWrite(),
     );
+    const sessions = new StoreSessions((store, operation, result) =>
+      metrics.storeCalls.inc({ store, operation, result }),
+    );
     const events = new EventRecorder(client, identity, (err) => log.debug('cannot write event', { err }));
     const operatorNamespace = opts.operatorNamespace ?? opts.leaderElectionNamespace;
     manager = new Manager({
@@ -221,6 +225,7 @@ program
     });
     registerTenantMemoryController(manager, {
       kafka,
+      sessions,
       ...(opts.managedKafkaAddress ? { managedKafkaAddressOverride: opts.managedKafkaAddress } : {}),
       events,
       log,
@@ -281,6 +286,7 @@ program
     const code = await manager.done;
     await workerPools.lag.stop();
     await kafka.closeAll();
+    await sessions.closeAll();
     await externalMetrics?.close();
     log.info('stopped', { code });
     process.exit(code);

@@ -54,6 +54,12 @@ export class OperatorMetrics {
     labelNames: ['verb', 'result'] as const,
     registers: [this.registry],
   });
+  readonly storeCalls = new Counter({
+    name: 'engram_operator_store_calls_total',
+    help: 'Calls to the graph store and the cache for tenants, by store (neo4j, redis), operation and result (ok, error).',
+    labelNames: ['store', 'operation', 'result'] as const,
+    registers: [this.registry],
+  });
   /** Primary caches whose objects' readiness is exported, by kind. */
   readonly #readiness: Array<{ kind: string; list: () => KubeObject[] }> = [];
   // Computed from the watch caches at scrape time: a deleted object's series goes with it.

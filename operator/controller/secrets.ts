@@ -1,10 +1,14 @@
 /**
  * Secrets a resource references (store credentials, SASL, TLS material). Read with a GET when
- * needed, never cached: the operator's caches hold Secrets' metadata only.
+ * needed: the operator's caches hold Secrets' metadata only. Given that metadata cache, store
+ * credentials (a few per cluster, needed for the store sessions anyway) are kept at the
+ * resourceVersion read and read again only when it changed, so a thousand tenants' reconciles do
+ * not GET the cluster's Secret a thousand times.
  */
-import type { KubeClient } from '../kube/client.ts';
+import type { KubeClient, KubeObject } from '../kube/client.ts';
 import { Types } from '../kube/resources.ts';
 import { UserError } from './errors.ts';
+import type { Cache } from './manager.ts';
 
 export interface StoreCredentials {
   username: string;
@@ -21,19 +25,16 @@ export interface CredentialsSecretRef {
 
 export class SecretReader {
   readonly #client: KubeClient;
-  constructor(client: KubeClient) {
+  readonly #metadata: Cache | undefined;
+  readonly #credentials = new Map<string, { resourceVersion: string; creds: StoreCredentials }>();
+  constructor(client: KubeClient, metadata?: Cache) {
     this.#client = client;
+    this.#metadata = metadata;
   }
 
   /** The Secret's data, decoded; a missing Secret is a UserError saying to create it. */
   async read(namespace: string, name: string): Promise<Record<string, string>> {
-    const secret = await this.#client.getOrUndefined(Types.Secret, namespace, name);
-    if (!secret)
-      throw new UserError('SecretNotFound', `Secret ${name} not found in namespace ${namespace}: create it`);
-    const data = (secret.data ?? {}) as Record<string, string>;
-    return Object.fromEntries(
-      Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
-    );
+    return decoded(await this.#client.getOrUndefined(Types.Secret, namespace, name), namespace, name);
   }
 
   /** One key of a Secret; a missing key is a UserError naming it. */
@@ -49,15 +50,36 @@ export class SecretReader {
   }
 
   async credentials(namespace: string, ref: CredentialsSecretRef): Promise<StoreCredentials> {
-    const data = await this.read(namespace, ref.name);
-    const usernameKey = ref.usernameKey ?? 'username';
-    const passwordKey = ref.passwordKey ?? 'password';
-    if (data[passwordKey] === undefined) {
-      throw new UserError(
-        'SecretKeyMissing',
-        `Secret ${ref.name} has no key ${passwordKey}: add it or set passwordKey`,
-      );
-    }
-    return { username: data[usernameKey] ?? '', password: data[passwordKey], source: `Secret ${ref.name}` };
+    const key = `${namespace}/${ref.name}/${ref.usernameKey ?? ''}/${ref.passwordKey ?? ''}`;
+    const current = this.#metadata?.get(namespace, ref.name)?.metadata.resourceVersion;
+    const known = this.#credentials.get(key);
+    if (current && known?.resourceVersion === current) return known.creds;
+    if (!current) this.#credentials.delete(key);
+    const secret = await this.#client.getOrUndefined(Types.Secret, namespace, ref.name);
+    const creds = credentialsOf(ref, decoded(secret, namespace, ref.name));
+    if (this.#metadata && secret?.metadata.resourceVersion)
+      this.#credentials.set(key, { resourceVersion: secret.metadata.resourceVersion, creds });
+    return creds;
   }
+}
+
+function decoded(secret: KubeObject | undefined, namespace: string, name: string): Record<string, string> {
+  if (!secret)
+    throw new UserError('SecretNotFound', `Secret ${name} not found in namespace ${namespace}: create it`);
+  const data = (secret.data ?? {}) as Record<string, string>;
+  return Object.fromEntries(
+    Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+  );
+}
+
+function credentialsOf(ref: CredentialsSecretRef, data: Record<string, string>): StoreCredentials {
+  const usernameKey = ref.usernameKey ?? 'username';
+  const passwordKey = ref.passwordKey ?? 'password';
+  if (data[passwordKey] === undefined) {
+    throw new UserError(
+      'SecretKeyMissing',
+      `Secret ${ref.name} has no key ${passwordKey}: add it or set passwordKey`,
+    );
+  }
+  return { username: data[usernameKey] ?? '', password: data[passwordKey], source: `Secret ${ref.name}` };
 }

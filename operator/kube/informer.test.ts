@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { KubeClient, KubeObject } from './client.ts';
-import { Informer } from './informer.ts';
+import { Informer, slim } from './informer.ts';
 import { Types } from './resources.ts';
 
 const pool = (name: string, cluster: string, rv: string): KubeObject => ({
@@ -37,5 +37,33 @@ describe('Informer indexes', () => {
     assert.equal(informer.byIndex('cluster', 'n/b').length, 2);
     store.remove(pool('p1', 'a', '3'));
     assert.deepEqual(informer.byIndex('cluster', 'n/a'), []);
+  });
+});
+
+describe('slim (what the caches keep of an object)', () => {
+  it("keeps only our own server-side-apply entry of managedFields and drops kubectl's last-applied copy", () => {
+    const ours = { manager: 'engram-operator', operation: 'Apply', fieldsV1: { 'f:spec': {} } };
+    const obj = {
+      metadata: {
+        name: 'x',
+        annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"big":1}', keep: 'me' },
+        managedFields: [
+          ours,
+          { manager: 'engram-operator', operation: 'Update', subresource: 'status', fieldsV1: {} },
+          { manager: 'kubectl-client-side-apply', operation: 'Update', fieldsV1: {} },
+        ],
+      },
+    } as unknown as KubeObject;
+    slim(obj);
+    assert.deepEqual((obj.metadata as { managedFields?: unknown }).managedFields, [ours]);
+    assert.deepEqual(obj.metadata.annotations, { keep: 'me' });
+  });
+
+  it('removes managedFields altogether when none is ours', () => {
+    const obj = {
+      metadata: { name: 'x', managedFields: [{ manager: 'kubectl', operation: 'Update' }] },
+    } as unknown as KubeObject;
+    slim(obj);
+    assert.equal('managedFields' in obj.metadata, false);
   });
 });

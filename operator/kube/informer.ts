@@ -4,6 +4,7 @@
  * 410 Gone relists (emitting deletes for objects that vanished), and a silent watch is cut
  * by the client's watchdog.
  */
+import { FIELD_MANAGER } from '../api/wellknown.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from './client.ts';
 import { apiVersionOf, objectKey, type ResourceType } from './resources.ts';
 
@@ -20,6 +21,29 @@ export interface InformerOptions {
   metadataOnly?: boolean;
   watchTimeoutSeconds?: number;
   onError?(err: unknown, attempt: number): void;
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * Drops what no reader of the cache uses and what weighs most per object: other managers'
+ * managedFields (only our own server-side-apply entry decides whether a field must be removed,
+ * kube/drift.ts) and kubectl's copy of the last applied object. At a thousand objects this is a
+ * large part of the cache.
+ */
+export function slim(obj: KubeObject): void {
+  const meta = obj.metadata as KubeObject['metadata'] & { managedFields?: Array<Record<string, unknown>> };
+  if (meta.managedFields) {
+    const ours = meta.managedFields.filter(
+      (e) => e.manager === FIELD_MANAGER && e.operation === 'Apply' && !e.subresource,
+    );
+    if (ours.length) meta.managedFields = ours;
+    else delete meta.managedFields;
+  }
+  if (meta.annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _dropped, ...rest } = meta.annotations;
+    meta.annotations = rest;
+  }
 }
 
 /** Values an object is indexed under (e.g. its `namespace/clusterRef`). */
@@ -200,6 +224,7 @@ export class Informer {
   }
 
   private upsert(obj: KubeObject): void {
+    slim(obj);
     const key = objectKey(obj.metadata.namespace, obj.metadata.name);
     const old = this.store.get(key);
     if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;

@@ -17,14 +17,21 @@ import { Types } from '../kube/resources.ts';
 import { CHILD_EVENT_DELAY_MS, specChanged } from '../memorycluster/controller.ts';
 import { managedServiceAddress } from '../memorycluster/stores.ts';
 import type { StoreComponent } from '../stores/access.ts';
+import type { StoreSessions } from '../stores/sessions.ts';
 import { TenantCredentials } from './credentials.ts';
 import { GatewayTenantsReconciler } from './gateway-tenants.ts';
-import { TenantMemoryReconciler } from './reconciler.ts';
+import {
+  clusterChangedForTenants,
+  TENANT_ID_INDEX,
+  TenantMemoryReconciler,
+  tenantIdOf,
+} from './reconciler.ts';
 
 const keyOf = (o: KubeObject) => `${o.metadata.namespace}/${o.metadata.name}`;
 
 export interface TenantMemoryControllerDeps {
   kafka: TopicAdminPool;
+  sessions: StoreSessions;
   managedKafkaAddressOverride?: string;
   events: EventRecorder;
   log: Logger;
@@ -39,12 +46,15 @@ export function registerTenantMemoryController(
   deps: TenantMemoryControllerDeps,
 ): TenantMemoryReconciler {
   const owned = { labelSelector: `${LABELS.managedBy}=${LABEL_VALUES.managedBy}` };
-  const tenants = manager.cache(Types.TenantMemory).addIndex(CLUSTER_REF_INDEX, clusterRefOf);
+  const tenants = manager
+    .cache(Types.TenantMemory)
+    .addIndex(CLUSTER_REF_INDEX, clusterRefOf)
+    .addIndex(TENANT_ID_INDEX, tenantIdOf);
   const clusters = manager.cache(Types.MemoryCluster);
   const secretsMeta = manager.cache(Types.Secret, { metadataOnly: true });
   const configMaps = manager.cache(Types.ConfigMap, owned);
   const client = manager.client;
-  const secrets = new SecretReader(client);
+  const secrets = new SecretReader(client, secretsMeta);
 
   const tenantReconciler = new TenantMemoryReconciler({
     client,
@@ -56,6 +66,7 @@ export function registerTenantMemoryController(
     credentials: new TenantCredentials({ client, secrets, secretsMeta, events: deps.events }),
     status: new StatusWriter(client, deps.events, Types.TenantMemory),
     kafka: deps.kafka,
+    sessions: deps.sessions,
     ...(deps.managedKafkaAddressOverride
       ? { managedKafkaAddressOverride: deps.managedKafkaAddressOverride }
       : {}),
@@ -90,7 +101,10 @@ export function registerTenantMemoryController(
       enqueueCluster(keyOf(mc));
       for (const tm of tenantsOf(mc)) enqueueTenant(keyOf(tm));
     },
-    update: (_a, mc) => {
+    // Only what a tenant reads of its cluster: each tenant's status write changes the cluster's
+    // summary columns, and re-reconciling every tenant for that would loop over all of them.
+    update: (a, mc) => {
+      if (!clusterChangedForTenants(a, mc)) return;
       for (const tm of tenantsOf(mc)) enqueueTenant(keyOf(tm), CHILD_EVENT_DELAY_MS);
     },
     delete: (mc) => {

@@ -1,7 +1,9 @@
 /**
  * The tenant's credentials Secret at the edge: created once with random values (a 409 from a
  * create racing our own cache is fine), then read back with a GET (the caches hold Secret metadata
- * only). The values never reach a log line, event or status.
+ * only) only when its resourceVersion changed: what the reconcile needs are the values' hashes, kept
+ * per resourceVersion, so a resync reads no Secret and the plaintext is never held. The values never
+ * reach a log line, event or status.
  */
 import { randomBytes } from 'node:crypto';
 import { apiKeyHash } from '../../runtime/contract/tenants.ts';
@@ -19,10 +21,14 @@ import {
   CREDENTIAL_KEYS,
   credentialsSecretName,
 } from './desired/credentials.ts';
+import { passwordHash } from './desired/redis.ts';
 
-export interface TenantSecrets {
-  apiKey: string;
-  redisPassword: string;
+/** What a reconcile needs of the tenant's credentials: hashes only. */
+export interface TenantSecretHashes {
+  /** As the gateways compare it (runtime contract). */
+  apiKeyHash: string;
+  /** SHA-256 of the Redis password, as ACL SETUSER takes it and ACL GETUSER reports it. */
+  redisPasswordHash: string;
 }
 
 export class TenantCredentials {
@@ -30,6 +36,8 @@ export class TenantCredentials {
   readonly #secrets: SecretReader;
   readonly #secretsMeta: Cache;
   readonly #events: EventRecorder;
+  /** The hashes of each tenant's Secret values (by TenantMemory), at the resourceVersion they were read. */
+  readonly #hashes = new Map<string, TenantSecretHashes & { resourceVersion: string }>();
 
   constructor(o: { client: KubeClient; secrets: SecretReader; secretsMeta: Cache; events: EventRecorder }) {
     this.#client = o.client;
@@ -38,25 +46,40 @@ export class TenantCredentials {
     this.#events = o.events;
   }
 
-  /** Ensures the Secret exists and belongs to this TenantMemory; returns its values. */
-  async ensure(tm: TenantMemory, cluster: MemoryCluster, raw: KubeObject): Promise<TenantSecrets> {
+  /** Forgets a deleted tenant's hashes. */
+  forget(namespace: string, tenantMemoryName: string): void {
+    this.#hashes.delete(`${namespace}/${tenantMemoryName}`);
+  }
+
+  /** Ensures the Secret exists and belongs to this TenantMemory; returns its values' hashes. */
+  async ensure(tm: TenantMemory, cluster: MemoryCluster, raw: KubeObject): Promise<TenantSecretHashes> {
     const ns = tm.metadata.namespace ?? 'default';
     const name = credentialsSecretName(tm);
+    const key = `${ns}/${tm.metadata.name}`;
     const meta = this.#secretsMeta.get(ns, name);
+    const known = this.#hashes.get(key);
+    if (
+      meta &&
+      known &&
+      known.resourceVersion === meta.metadata.resourceVersion &&
+      meta.metadata.ownerReferences?.some((r) => r.uid === tm.metadata.uid) &&
+      meta.metadata.annotations?.[API_KEY_HASH_ANNOTATION] === known.apiKeyHash
+    )
+      return known;
     if (!meta) {
       const fresh = {
         apiKey: randomBytes(32).toString('base64url'),
         redisPassword: randomBytes(32).toString('base64url'),
       };
       try {
-        await this.#client.create(Types.Secret, buildCredentialsSecret(tm, cluster, fresh));
+        const created = await this.#client.create(Types.Secret, buildCredentialsSecret(tm, cluster, fresh));
         this.#events.emit(
           raw,
           'Normal',
           'CredentialsGenerated',
           `generated the tenant's API key in Secret ${name}`,
         );
-        return fresh;
+        return this.#remember(key, created.metadata.resourceVersion, fresh.apiKey, fresh.redisPassword);
       } catch (err) {
         if (!isConflict(err)) throw err;
       }
@@ -76,10 +99,24 @@ export class TenantCredentials {
       );
     // A key edited in the Secret (a manual rotation) reaches the gateways through the annotation.
     const hash = apiKeyHash(apiKey);
-    if (meta && meta.metadata.annotations?.[API_KEY_HASH_ANNOTATION] !== hash)
-      await this.#client.mergePatch(Types.Secret, ns, name, {
+    let resourceVersion = meta?.metadata.resourceVersion;
+    if (meta && meta.metadata.annotations?.[API_KEY_HASH_ANNOTATION] !== hash) {
+      const patched = await this.#client.mergePatch(Types.Secret, ns, name, {
         metadata: { annotations: { [API_KEY_HASH_ANNOTATION]: hash } },
       });
-    return { apiKey, redisPassword };
+      resourceVersion = patched.metadata.resourceVersion;
+    }
+    return this.#remember(key, resourceVersion, apiKey, redisPassword);
+  }
+
+  #remember(
+    key: string,
+    resourceVersion: string | undefined,
+    apiKey: string,
+    redisPassword: string,
+  ): TenantSecretHashes {
+    const hashes = { apiKeyHash: apiKeyHash(apiKey), redisPasswordHash: passwordHash(redisPassword) };
+    if (resourceVersion) this.#hashes.set(key, { ...hashes, resourceVersion });
+    return hashes;
   }
 }

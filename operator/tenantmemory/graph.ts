@@ -1,13 +1,13 @@
 /**
  * The tenant's side of Neo4j, at the edge: its schema (indexes, or a database on Enterprise), its
- * usage counts, and the purge of its graph (batched DETACH DELETE by tenant label). Connects as the
- * cluster's Neo4j user through the shared store access.
+ * usage counts, and the purge of its graph (batched DETACH DELETE by tenant label). Runs on the
+ * cluster's shared Neo4j session (its own user); the index names come from one observation per window
+ * shared by all tenants, so an idle resync runs no schema statement at all.
  */
-import neo4j, { type Driver } from 'neo4j-driver';
+import neo4j from 'neo4j-driver';
 import { graphNames, tenantDatabase } from '../../runtime/contract/stores.ts';
 import { UserError } from '../controller/errors.ts';
-import type { StoreAccess } from '../stores/access.ts';
-import { neo4jDriver } from '../stores/connectivity.ts';
+import type { Neo4jSession } from '../stores/sessions.ts';
 import { tenantDatabaseStatement, tenantGraphSchema, tenantIndexNames } from './desired/neo4j.ts';
 
 const DELETE_BATCH = 5_000;
@@ -22,34 +22,26 @@ export interface TenantUsage {
 
 const toNumber = (v: unknown): number => (neo4j.isInt(v) ? (v as neo4j.Integer).toNumber() : Number(v));
 
-async function withNeo4j<T>(access: StoreAccess, fn: (driver: Driver) => Promise<T>): Promise<T> {
-  if (!access.creds) throw new Error('Neo4j needs credentials');
-  const driver = neo4jDriver(access.uri, access.creds);
-  try {
-    return await fn(driver);
-  } catch (err) {
-    if (err instanceof UserError) throw err;
-    throw new Error(`Neo4j at ${access.uri}: ${(err as Error).message}`);
-  } finally {
-    await driver.close().catch(() => undefined);
-  }
-}
-
 /** The database holding the tenant's graph. */
-export const tenantGraphDatabase = (access: StoreAccess, isolation: Isolation, tenantId: string): string =>
-  isolation === 'Database' ? tenantDatabase(tenantId) : String(access.database);
+export const tenantGraphDatabase = (session: Neo4jSession, isolation: Isolation, tenantId: string): string =>
+  isolation === 'Database' ? tenantDatabase(tenantId) : session.database;
 
-/** Creates what is missing of the tenant's schema; returns the names created (empty: no write). */
-export function ensureTenantGraph(
-  access: StoreAccess,
+/**
+ * Creates what is missing of the tenant's schema; returns the names created (empty: no write).
+ * The existing index names may be up to `observedWithinMs` old (an index dropped meanwhile comes
+ * back at the next observation).
+ */
+export async function ensureTenantGraph(
+  session: Neo4jSession,
   isolation: Isolation,
   tenantId: string,
   dimensions: number,
+  observedWithinMs: number,
 ): Promise<string[]> {
-  return withNeo4j(access, async (driver) => {
-    const created: string[] = [];
-    const database = tenantGraphDatabase(access, isolation, tenantId);
-    if (isolation === 'Database') {
+  const created: string[] = [];
+  const database = tenantGraphDatabase(session, isolation, tenantId);
+  if (isolation === 'Database') {
+    await session.run('ensure-database', async (driver) => {
       const { records } = await driver.executeQuery(
         'CALL dbms.components() YIELD edition RETURN edition',
         {},
@@ -57,7 +49,7 @@ export function ensureTenantGraph(
       if (records[0]?.get('edition') !== 'enterprise')
         throw new UserError(
           'EnterpriseRequired',
-          `spec.neo4j.tenantIsolation of the cluster is Database, but Neo4j at ${access.uri} is ${records[0]?.get('edition') ?? 'not'} Enterprise: a database per tenant needs Enterprise (or Aura)`,
+          `spec.neo4j.tenantIsolation of the cluster is Database, but Neo4j at ${session.uri} is ${records[0]?.get('edition') ?? 'not'} Enterprise: a database per tenant needs Enterprise (or Aura)`,
         );
       const db = tenantDatabaseStatement(tenantId);
       const existing = await driver.executeQuery(
@@ -69,31 +61,29 @@ export function ensureTenantGraph(
         await driver.executeQuery(`${db.statement} WAIT 30 SECONDS`, {}, { database: 'system' });
         created.push(db.name);
       }
-    }
-    const schema = tenantGraphSchema(tenantId, dimensions);
-    const { records } = await driver.executeQuery(
-      'SHOW INDEXES YIELD name WHERE name IN $names RETURN name',
-      { names: schema.map((s) => s.name) },
-      { database },
-    );
-    const have = new Set(records.map((r) => r.get('name') as string));
-    for (const item of schema) {
-      if (have.has(item.name)) continue;
-      await driver.executeQuery(item.statement, {}, { database });
-      created.push(item.name);
-    }
-    return created;
+    });
+  }
+  const have = await session.indexNames(database, observedWithinMs);
+  const missing = tenantGraphSchema(tenantId, dimensions).filter((item) => !have.has(item.name));
+  if (!missing.length) return created;
+  await session.run('create-index', async (driver) => {
+    for (const item of missing) await driver.executeQuery(item.statement, {}, { database });
   });
+  await session.noteIndexes(
+    database,
+    missing.map((i) => i.name),
+  );
+  return [...created, ...missing.map((i) => i.name)];
 }
 
 export function tenantUsage(
-  access: StoreAccess,
+  session: Neo4jSession,
   isolation: Isolation,
   tenantId: string,
 ): Promise<TenantUsage> {
-  return withNeo4j(access, async (driver) => {
+  return session.run('count-usage', async (driver) => {
     const label = graphNames.tenantLabel(tenantId);
-    const database = tenantGraphDatabase(access, isolation, tenantId);
+    const database = tenantGraphDatabase(session, isolation, tenantId);
     const { records } = await driver.executeQuery(
       `CALL { MATCH (n:${label}) RETURN count(n) AS nodes }
        CALL { MATCH (d:${label}:Document) RETURN count(d) AS documents }
@@ -112,12 +102,12 @@ export function tenantUsage(
 }
 
 /** Removes the tenant's graph (or its database) and indexes; returns the nodes deleted. */
-export function purgeTenantGraph(
-  access: StoreAccess,
+export async function purgeTenantGraph(
+  session: Neo4jSession,
   isolation: Isolation,
   tenantId: string,
 ): Promise<number> {
-  return withNeo4j(access, async (driver) => {
+  const deleted = await session.run('purge', async (driver) => {
     if (isolation === 'Database') {
       await driver.executeQuery(
         `DROP DATABASE \`${tenantDatabase(tenantId)}\` IF EXISTS`,
@@ -126,7 +116,7 @@ export function purgeTenantGraph(
       );
       return 0;
     }
-    const database = String(access.database);
+    const database = session.database;
     const label = graphNames.tenantLabel(tenantId);
     let deleted = 0;
     for (;;) {
@@ -144,4 +134,6 @@ export function purgeTenantGraph(
       await driver.executeQuery(`DROP INDEX ${name} IF EXISTS`, {}, { database });
     return deleted;
   });
+  if (isolation === 'Label') await session.noteIndexes(session.database, [], tenantIndexNames(tenantId));
+  return deleted;
 }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { MemoryCluster } from '../api/memorycluster.ts';
 import type { TenantMemory } from '../api/tenantmemory.ts';
-import { purgeSkip } from './reconciler.ts';
+import type { KubeObject } from '../kube/client.ts';
+import { clusterChangedForTenants, purgeSkip } from './reconciler.ts';
 
 const tm = (policy: 'Delete' | 'Retain', annotations: Record<string, string> = {}) =>
   ({
@@ -40,5 +41,33 @@ describe('purgeSkip', () => {
     assert.match(purgeSkip(tm('Delete'), undefined, undefined)!.note, /MemoryCluster prod is gone/);
     assert.match(purgeSkip(tm('Delete'), cluster(true, true), 'acme')!.note, /nothing to purge/);
     assert.match(purgeSkip(tm('Delete'), cluster(false), 'older')!.note, /belongs to TenantMemory older/);
+  });
+});
+
+describe('clusterChangedForTenants', () => {
+  const mc = (conditions: Array<{ type: string; status: string; message?: string }>, generation = 1) =>
+    ({
+      metadata: { name: 'prod', namespace: 'ns', generation },
+      status: { conditions },
+    }) as unknown as KubeObject;
+  const stores = [
+    { type: 'CacheReady', status: 'True', message: 'ok' },
+    { type: 'GraphStoreReady', status: 'True', message: 'ok' },
+  ];
+  it("ignores the cluster's summary (its tenants' and pools' counts, its Ready)", () => {
+    assert.equal(
+      clusterChangedForTenants(
+        mc([...stores, { type: 'Ready', status: 'False' }]),
+        mc([...stores, { type: 'Ready', status: 'True' }]),
+      ),
+      false,
+    );
+  });
+  it("reacts to the stores' readiness and to the spec", () => {
+    assert.equal(
+      clusterChangedForTenants(mc(stores), mc([stores[0]!, { type: 'GraphStoreReady', status: 'False' }])),
+      true,
+    );
+    assert.equal(clusterChangedForTenants(mc(stores), mc(stores, 2)), true);
   });
 });

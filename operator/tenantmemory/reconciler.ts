@@ -14,21 +14,18 @@ import { findCondition } from '../controller/conditions.ts';
 import { UserError } from '../controller/errors.ts';
 import { runFinalizer, setFinalizer } from '../controller/finalizer.ts';
 import type { Logger } from '../controller/logger.ts';
-import {
-  type Cache,
-  CLUSTER_REF_INDEX,
-  type Controller,
-  type ReconcileResult,
-} from '../controller/manager.ts';
+import type { Cache, Controller, ReconcileResult } from '../controller/manager.ts';
 import type { SecretReader } from '../controller/secrets.ts';
 import type { StatusWriter } from '../controller/status-writer.ts';
 import type { TopicAdminPool } from '../kafka/topic-admin.ts';
 import type { KubeClient, KubeObject } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { splitKey, Types } from '../kube/resources.ts';
+import { specChanged } from '../memorycluster/controller.ts';
 import { kafkaConnection } from '../memorycluster/topics.ts';
 import { type StoreAccess, type StoreComponent, storeAccess } from '../stores/access.ts';
-import type { TenantCredentials } from './credentials.ts';
+import type { StoreSessions } from '../stores/sessions.ts';
+import type { TenantCredentials, TenantSecretHashes } from './credentials.ts';
 import { credentialsSecretName } from './desired/credentials.ts';
 import { tenantIdOwners } from './desired/gateway.ts';
 import { desiredAclUser } from './desired/redis.ts';
@@ -60,6 +57,8 @@ export interface TenantMemoryReconcilerOptions {
   credentials: TenantCredentials;
   status: StatusWriter;
   kafka: TopicAdminPool;
+  /** Shared, bounded connections to the clusters' Neo4j and Redis. */
+  sessions: StoreSessions;
   /** Address of managed Kafka for an operator outside the cluster (local environments). */
   managedKafkaAddressOverride?: string;
   /** host:port of a managed store as the operator reaches it, undefined when it cannot. */
@@ -106,6 +105,7 @@ export class TenantMemoryReconciler implements Controller {
     if (!cached) {
       this.#countedAt.delete(key);
       this.#claims.delete(key);
+      this.#o.credentials.forget(namespace ?? 'default', name);
       return {};
     }
     const raw = structuredClone(cached);
@@ -175,7 +175,7 @@ export class TenantMemoryReconciler implements Controller {
         reason: 'ClusterNotFound',
         message: `MemoryCluster ${ref} not found in namespace ${ns}: create it or fix spec.clusterRef.name`,
       };
-    const owner = this.owners(ns, ref).get(tm.spec.tenantId);
+    const owner = this.owner(ns, ref, tm.spec.tenantId);
     if (owner && owner !== tm.metadata.name)
       return {
         status: 'False',
@@ -185,9 +185,10 @@ export class TenantMemoryReconciler implements Controller {
       };
     if (cluster.metadata.deletionTimestamp)
       return { status: 'False', reason: 'ClusterDeleting', message: `MemoryCluster ${ref} is being deleted` };
-    const notReady = [CONDITION_TYPES.cacheReady, CONDITION_TYPES.graphStoreReady]
-      .map((type) => ({ type, c: findCondition(cluster.status?.conditions, type) }))
-      .find(({ c }) => c?.status !== 'True');
+    const notReady = TENANT_STORE_CONDITIONS.map((type) => ({
+      type,
+      c: findCondition(cluster.status?.conditions, type),
+    })).find(({ c }) => c?.status !== 'True');
     if (notReady)
       return {
         status: notReady.c?.status === 'False' ? 'False' : 'Unknown',
@@ -197,12 +198,13 @@ export class TenantMemoryReconciler implements Controller {
     return ok('ClusterReady', `MemoryCluster ${ref} is ready`);
   }
 
-  private owners(ns: string, cluster: string): Map<string, string> {
+  /** Who owns `tenantId` in the cluster: only the TenantMemories naming that id are read. */
+  private owner(ns: string, cluster: string, tenantId: string): string | undefined {
     const tms = this.#o.tenants
-      .byIndex(CLUSTER_REF_INDEX, `${ns}/${cluster}`)
+      .byIndex(TENANT_ID_INDEX, `${ns}/${cluster}/${tenantId}`)
       .map((o) => tenantMemorySchema.safeParse(o))
       .flatMap((p) => (p.success ? [p.data] : []));
-    return tenantIdOwners(tms);
+    return tenantIdOwners(tms).get(tenantId);
   }
 
   /** Credentials, the Redis user and the graph schema; fills the observation. */
@@ -210,7 +212,7 @@ export class TenantMemoryReconciler implements Controller {
     const { key, tm, cluster, raw, o, previous } = step;
     const clusterName = cluster.metadata.name;
     const tenantId = tm.spec.tenantId;
-    let secrets: { apiKey: string; redisPassword: string };
+    let secrets: TenantSecretHashes;
     try {
       secrets = await this.#o.credentials.ensure(tm, cluster, raw);
       o.credentials = ok(
@@ -231,7 +233,11 @@ export class TenantMemoryReconciler implements Controller {
     await Promise.all([
       this.access(cluster, 'redis')
         .then((access) =>
-          ensureTenantUser(access, user, desiredAclUser(clusterName, tenantId, secrets.redisPassword)),
+          ensureTenantUser(
+            this.#o.sessions.redis(access),
+            user,
+            desiredAclUser(clusterName, tenantId, secrets.redisPasswordHash),
+          ),
         )
         .then((drift) => {
           if (drift) this.#o.log.info('tenant Redis user written', { tenantmemory: key, drift });
@@ -244,16 +250,23 @@ export class TenantMemoryReconciler implements Controller {
         }),
       this.access(cluster, 'neo4j')
         .then(async (access) => {
-          const created = await ensureTenantGraph(access, isolation, tenantId, dimensions);
+          const graph = this.#o.sessions.neo4j(access);
+          const created = await ensureTenantGraph(
+            graph,
+            isolation,
+            tenantId,
+            dimensions,
+            this.#o.pollIntervalMs,
+          );
           if (created.length) this.#o.log.info('tenant graph schema created', { tenantmemory: key, created });
-          const database = tenantGraphDatabase(access, isolation, tenantId);
+          const database = tenantGraphDatabase(graph, isolation, tenantId);
           o.graph = ok(
             'SchemaReady',
             `the tenant's indexes exist in database ${database} (isolation ${isolation})`,
           );
           o.neo4jDatabase = database;
           if (countDue) {
-            o.usage = nextUsage(previous?.usage, await tenantUsage(access, isolation, tenantId), new Date());
+            o.usage = nextUsage(previous?.usage, await tenantUsage(graph, isolation, tenantId), new Date());
             this.#countedAt.set(key, Date.now());
           }
         })
@@ -330,7 +343,7 @@ export class TenantMemoryReconciler implements Controller {
     cluster: MemoryCluster | undefined,
   ): Promise<ReconcileResult> {
     const ns = tm.metadata.namespace ?? 'default';
-    const owner = cluster ? this.owners(ns, cluster.metadata.name).get(tm.spec.tenantId) : undefined;
+    const owner = cluster ? this.owner(ns, cluster.metadata.name, tm.spec.tenantId) : undefined;
     const skip = purgeSkip(tm, cluster, owner);
     return runFinalizer({
       client: this.#o.client,
@@ -355,9 +368,16 @@ export class TenantMemoryReconciler implements Controller {
     const owner = `tenant:${key}`;
     const [keys, nodes, dropped] = await Promise.allSettled([
       this.access(cluster, 'redis').then((a) =>
-        purgeTenantRedis(a, clusterName, tenantId, tenantRedisUser(clusterName, tenantId)),
+        purgeTenantRedis(
+          this.#o.sessions.redis(a),
+          clusterName,
+          tenantId,
+          tenantRedisUser(clusterName, tenantId),
+        ),
       ),
-      this.access(cluster, 'neo4j').then((a) => purgeTenantGraph(a, isolation, tenantId)),
+      this.access(cluster, 'neo4j').then((a) =>
+        purgeTenantGraph(this.#o.sessions.neo4j(a), isolation, tenantId),
+      ),
       topics.length
         ? kafkaConnection(cluster, this.#o.secrets, this.#o.managedKafkaAddressOverride).then((conn) =>
             this.#o.kafka
@@ -378,6 +398,33 @@ export class TenantMemoryReconciler implements Controller {
       note: `purged tenant ${tenantId}: ${count(keys)} Redis keys, ${count(nodes)} graph nodes, ${topics.length} topics, its Redis user and Secret ${credentialsSecretName(tm)}`,
     };
   }
+}
+
+/** The index of TenantMemories by `namespace/cluster/tenantId`: who else claims a tenant's id. */
+export const TENANT_ID_INDEX = 'tenantId';
+export const tenantIdOf = (o: KubeObject): string[] => {
+  const spec = o.spec as { clusterRef?: { name?: string }; tenantId?: string } | undefined;
+  return spec?.clusterRef?.name && spec.tenantId
+    ? [`${o.metadata.namespace}/${spec.clusterRef.name}/${spec.tenantId}`]
+    : [];
+};
+
+/** The cluster's stores a tenant waits for. */
+const TENANT_STORE_CONDITIONS = [CONDITION_TYPES.cacheReady, CONDITION_TYPES.graphStoreReady];
+
+/**
+ * Whether a cluster update changes what its tenants read (pure): its spec, deletion, annotations,
+ * or its stores' readiness. Its summary columns (ready tenants, pools, lag) do not count.
+ */
+export function clusterChangedForTenants(oldObj: KubeObject, newObj: KubeObject): boolean {
+  if (specChanged(oldObj, newObj)) return true;
+  type Conditions = Parameters<typeof findCondition>[0];
+  const conditions = (o: KubeObject) => (o.status as { conditions?: Conditions } | undefined)?.conditions;
+  return TENANT_STORE_CONDITIONS.some((type) => {
+    const a = findCondition(conditions(oldObj), type);
+    const b = findCondition(conditions(newObj), type);
+    return a?.status !== b?.status || a?.message !== b?.message;
+  });
 }
 
 /** Why a tenant's purge is skipped (kept on purpose, or moot), or undefined to purge (pure). */

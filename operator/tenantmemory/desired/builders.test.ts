@@ -9,7 +9,7 @@ import {
   tenantIdOwners,
   tenantQuota,
 } from './gateway.ts';
-import { aclSetUserRules, aclUserDrift, desiredAclUser, parseAclGetUser } from './redis.ts';
+import { aclSetUserRules, aclUserDrift, desiredAclUser, parseAclGetUser, passwordHash } from './redis.ts';
 import { tenantTopics } from './topics.ts';
 
 const tm = (name: string, tenantId: string, created: string, spec: Partial<TenantMemory['spec']> = {}) =>
@@ -25,7 +25,7 @@ const cluster = {
 } as unknown as MemoryCluster;
 
 describe('tenant Redis ACL user', () => {
-  const want = desiredAclUser('prod', 'acme', 's3cret');
+  const want = desiredAclUser('prod', 'acme', passwordHash('s3cret'));
 
   it('scopes keys to the tenant prefix, resets first and never sends the password in clear', () => {
     const rules = aclSetUserRules(want);

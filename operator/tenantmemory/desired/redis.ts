@@ -18,10 +18,11 @@ export interface AclUser {
 export const passwordHash = (password: string): string =>
   createHash('sha256').update(password, 'utf8').digest('hex');
 
-export function desiredAclUser(cluster: string, tenantId: string, password: string): AclUser {
+/** `passwordSha256`: the tenant's Redis password as passwordHash gives it (the plaintext is not kept). */
+export function desiredAclUser(cluster: string, tenantId: string, passwordSha256: string): AclUser {
   return {
     on: true,
-    passwordHashes: [passwordHash(password)],
+    passwordHashes: [passwordSha256],
     keys: `~${tenantRedisPrefix(cluster, tenantId)}*`,
     channels: '',
     commands: new Set(['-@all', ...TENANT_REDIS_COMMANDS.map((c) => `+${c}`)]),
