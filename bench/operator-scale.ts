@@ -207,7 +207,7 @@ try {
   const converged = performance.now();
   const convergeCalls = await calls(op);
   console.log(
-    `operator at scale: ${TENANTS} TenantMemories, ${POOLS} WorkerPools, 1 MemoryCluster (external stores); operator ${values.compiled ? 'compiled to JavaScript' : 'operator/main.ts (type stripping, as the image runs it)'}`,
+    `operator at scale: ${TENANTS} TenantMemories, ${POOLS} WorkerPools, 1 MemoryCluster (external stores); operator ${values.compiled ? 'compiled to JavaScript' : 'operator/main.ts (type stripping, as the tests run it; the image runs it compiled: --compiled)'}`,
   );
   console.log(
     `converged: ${((converged - started) / 1000).toFixed(1)} s from operator start (${((converged - created) / 1000).toFixed(1)} s after the last create); load average ${loadavg()

@@ -84,7 +84,7 @@ targets=("$@")
 ((${#targets[@]})) || targets=(operator runtime)
 for t in "${targets[@]}"; do
   case $t in
-    operator) build "$OPERATOR_IMAGE:$version" Dockerfile.operator "" -- operator runtime/contract ;;
+    operator) build "$OPERATOR_IMAGE:$version" Dockerfile.operator "" -- operator runtime/contract tsconfig.json ;;
     # buildah 1.28 needs --skip-unused-stages=false for `FROM final-${VARIANT}` (see Dockerfile.runtime);
     # the unused GPU stages then build on the local base as no-ops.
     runtime) build "$RUNTIME_IMAGE:$version" Dockerfile.runtime "" --skip-unused-stages=false \
