@@ -1,7 +1,8 @@
 /**
  * Operator convergence benchmark: time from `apply` of N MemoryClusters to every child object and
  * every topic existing, next to a floor measured in the same run: the very same objects applied
- * by a tight server-side-apply loop plus one batched CreateTopics call.
+ * by a tight server-side-apply loop plus one batched CreateTopics call. Both clocks stop when the
+ * same poll (list the children, list the topics, every 20 ms) sees everything.
  *
  *   node bench/operator-convergence.ts [--clusters 5] [--rounds 3]
  *
@@ -142,13 +143,16 @@ async function floor(round: number): Promise<{ ms: number; objects: number; topi
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  const ms = performance.now() - started;
-  // A fresh metadata read can lag the broker's own creation by a moment: wait for all of them.
+  // Done when the same poll that times the operator sees every object and topic: a fresh metadata
+  // read can lag the broker's own creation by a moment, and the operator's time includes that lag.
   let listed = 0;
-  for (let i = 0; i < 100 && listed < topics.length; i++) {
-    listed = await topicCount(prefix);
-    if (listed < topics.length) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 500; i++) {
+    const [objectsSeen, topicsSeen] = await Promise.all([countChildren(ns), topicCount(prefix)]);
+    listed = topicsSeen;
+    if (objectsSeen >= objects.length && topicsSeen >= topics.length) break;
+    await new Promise((r) => setTimeout(r, 20));
   }
+  const ms = performance.now() - started;
   const result = { ms, objects: await countChildren(ns), topics: listed };
   await cleanup(ns, prefix);
   return result;
