@@ -17,13 +17,13 @@
  * Needs the local environment (make devenv) and the model (hack/model/build-model.sh).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { apiKeyHash, tenantKeyFileContent } from '../../runtime/contract/tenants.ts';
 import { OnnxEmbedder } from '../../runtime/model/embedder.ts';
 import { requireModelDir } from '../../runtime/model/model-location.ts';
+import { freePort } from '../../test/runtime/gateway-fixtures.ts';
 import { countEmbeddedChunks, purgeTenants, testDriver } from '../../test/runtime/graph-fixtures.ts';
 import { committedTotal, createPipelineTopics } from '../../test/runtime/kafka-fixtures.ts';
 import { loadCorpus } from '../../test/runtime/knowledge-fixtures.ts';
@@ -51,15 +51,6 @@ function cpuSeconds(pid: number): number {
 }
 const pidOf = (name: string) =>
   Number(readFileSync(join(repoRoot, '.devenv', 'pids', `${name}.pid`), 'utf8').trim());
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Doc {
   tenant: string;

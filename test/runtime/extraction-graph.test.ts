@@ -5,7 +5,6 @@
 // assertions as knowledge.test.ts, which feeds the corpus's own annotations instead of extract).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +13,7 @@ import { apiKeyHash, tenantKeyFileContent } from '../../runtime/contract/tenants
 import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { requireDevEnv } from '../support/devenv.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
+import { freePort } from './gateway-fixtures.ts';
 import { countEmbeddedChunks, purgeTenants, testDriver } from './graph-fixtures.ts';
 import { committedTotal, createPipelineTopics, type PipelineTopics } from './kafka-fixtures.ts';
 import { assertCorpusGraph, loadCorpus } from './knowledge-fixtures.ts';
@@ -21,15 +21,6 @@ import { type RuntimeProcess, runtimeEnvFor, spawnRuntime } from './runtime-proc
 
 const dev = requireDevEnv();
 const modelDir = requireModelDir();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('extraction: corpus -> gateway -> ingest -> embed + extract (built-in) -> resolve (child processes)', () => {
   const cluster = uniqueName('xg');

@@ -7,7 +7,6 @@
 // data, cache invalidation on a tenant write, archived chunks out of results, idempotent replay.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +18,7 @@ import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { chunkId } from '../../runtime/pipeline/messages.ts';
 import { requireDevEnv } from '../support/devenv.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
+import { freePort } from './gateway-fixtures.ts';
 import { countEmbeddedChunks, purgeTenants, testDriver } from './graph-fixtures.ts';
 import { committedTotal, createPipelineTopics, type PipelineTopics } from './kafka-fixtures.ts';
 import { assertCorpusGraph, extractionMessages, loadCorpus, resolvedKeys } from './knowledge-fixtures.ts';
@@ -26,15 +26,6 @@ import { type RuntimeProcess, runtimeEnvFor, spawnRuntime } from './runtime-proc
 
 const dev = requireDevEnv();
 const modelDir = requireModelDir();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Answer {
   cached: boolean;
