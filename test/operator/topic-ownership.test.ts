@@ -264,16 +264,20 @@ describe('topic ownership', () => {
       await client.mergePatch(Types.MemoryCluster, nsB, 'grow', {
         spec: { kafka: { managed: { replicas: 3 } } },
       });
+      // One read for both: the brokers' StatefulSet can still be rolling right after a first Ready.
       await eventually(
-        'Ready with three brokers',
+        'Ready with three brokers, topics ready',
         async () => {
           const m = await get(nsB, 'grow');
           const ready = conditionOf(m, 'Ready');
-          return ready?.status === 'True' && ready.observedGeneration === m.metadata.generation;
+          return (
+            ready?.status === 'True' &&
+            ready.observedGeneration === m.metadata.generation &&
+            conditionOf(m, 'TopicsReady')?.reason === 'TopicsReady'
+          );
         },
         { timeoutMs: 90_000 },
       );
-      assert.equal(conditionOf(await get(nsB, 'grow'), 'TopicsReady')?.reason, 'TopicsReady');
     }
   });
 });

@@ -378,7 +378,8 @@ function request(r: Rng): FuzzRequest {
   if (method !== 'POST' && !(method === 'GET' && route === 'query-result')) mayAccept = false;
   return {
     bytes: Buffer.concat([head, framing]),
-    mayAccept: mayAccept && headers.some((h) => h.startsWith('host:')),
+    // Host is required from HTTP/1.1 on (RFC 9112 3.2); an HTTP/1.0 request may leave it out.
+    mayAccept: mayAccept && (version === 'HTTP/1.0' || headers.some((h) => h.startsWith('host:'))),
     mayDrop,
     label: `${method} ${p.slice(0, 80)} [${headers.slice(1, 4).join('; ').slice(0, 160)}]`,
   };
