@@ -311,14 +311,16 @@ export function extractBuiltIn(text: string): Extraction {
         if (subjects.length === 0 || objects.length === 0) continue;
         const [from, to] = cue.passive ? [objects, subjects] : [subjects, objects];
         for (const s of from) note(s, cue.subject, 1, true);
-        for (const o of to) {
-          const retyped = cue.byObject?.[namedKind(o) ?? cue.object];
-          note(o, retyped ? (namedKind(o) ?? cue.object) : cue.object, cue.object === 'Place' ? 3 : 1, true);
-        }
+        // Each object once: another relation when its own words say it is another kind.
+        const targets = to.map((o) => {
+          const kind = namedKind(o);
+          const retyped = kind && cue.byObject?.[kind];
+          return { o, type: retyped || cue.type, kind: retyped ? kind : cue.object };
+        });
+        for (const { o, kind } of targets) note(o, kind, cue.object === 'Place' ? 3 : 1, true);
         for (const s of from)
-          for (const o of to) {
+          for (const { o, type } of targets) {
             if (s.name === o.name) continue;
-            const type = cue.byObject?.[namedKind(o) ?? cue.object] ?? cue.type;
             const key = `${s.name}\u0000${type}\u0000${o.name}`;
             if (!relations.has(key))
               relations.set(key, {
