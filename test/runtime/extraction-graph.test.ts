@@ -4,16 +4,13 @@
 // process as a pod runs it. The graph that results must be the one the corpus describes (the same
 // assertions as knowledge.test.ts, which feeds the corpus's own annotations instead of extract).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Driver } from 'neo4j-driver';
-import { apiKeyHash, tenantKeyFileContent } from '../../runtime/contract/tenants.ts';
 import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { requireDevEnv } from '../support/devenv.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
-import { freePort } from './gateway-fixtures.ts';
+import { freePort, tenantKeysDir } from './gateway-fixtures.ts';
 import { countEmbeddedChunks, purgeTenants, testDriver } from './graph-fixtures.ts';
 import { committedTotal, createPipelineTopics, type PipelineTopics } from './kafka-fixtures.ts';
 import { assertCorpusGraph, loadCorpus } from './knowledge-fixtures.ts';
@@ -35,9 +32,7 @@ describe('extraction: corpus -> gateway -> ingest -> embed + extract (built-in) 
   before(async () => {
     driver = testDriver(dev);
     t = await createPipelineTopics(dev.KAFKA_BROKERS, uniqueName('xgt'), { 'graph.resolve': 2 });
-    keysDir = mkdtempSync(join(tmpdir(), 'engram-keys-'));
-    for (const [tenant, key] of Object.entries(keys))
-      writeFileSync(join(keysDir, tenant), tenantKeyFileContent([apiKeyHash(key)]));
+    keysDir = tenantKeysDir(keys);
     const port = await freePort();
     const common = runtimeEnvFor(dev, {
       ENGRAM_CLUSTER: cluster,

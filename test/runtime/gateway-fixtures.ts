@@ -22,6 +22,14 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** A temporary directory laid out as the operator's tenant key Secret: one file per tenant with its key's hash. */
+export function tenantKeysDir(keys: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'engram-keys-'));
+  for (const [tenant, key] of Object.entries(keys))
+    writeFileSync(join(dir, tenant), tenantKeyFileContent([apiKeyHash(key)]));
+  return dir;
+}
+
 export interface GatewayReply {
   status: number;
   headers: Headers;
@@ -63,9 +71,7 @@ export interface GatewayOptions {
 
 export async function startGateway(dev: DevEnv, options: GatewayOptions): Promise<TestGateway> {
   const topics = options.topics ?? (await createPipelineTopics(dev.KAFKA_BROKERS, uniqueName('gwt')));
-  const keysDir = mkdtempSync(join(tmpdir(), 'engram-keys-'));
-  for (const [tenant, key] of Object.entries(options.keys))
-    writeFileSync(join(keysDir, tenant), tenantKeyFileContent([apiKeyHash(key)]));
+  const keysDir = tenantKeysDir(options.keys);
   writeFileSync(join(keysDir, '..data'), 'ignored: Secret volume internals');
   const quotas = join(keysDir, '..quotas.json');
   writeFileSync(quotas, JSON.stringify(options.quotas ?? {}));

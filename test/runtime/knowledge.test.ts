@@ -6,19 +6,16 @@
 // stating chunk in the top 5 for >= 90% of the questions, no answer of tenant A holding tenant B's
 // data, cache invalidation on a tenant write, archived chunks out of results, idempotent replay.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Driver } from 'neo4j-driver';
 import { redisKeys } from '../../runtime/contract/stores.ts';
-import { apiKeyHash, tenantKeyFileContent } from '../../runtime/contract/tenants.ts';
 import { requireModelDir } from '../../runtime/model/model-location.ts';
 import { chunkId } from '../../runtime/pipeline/messages.ts';
 import { requireDevEnv } from '../support/devenv.ts';
 import { eventually, uniqueName } from '../support/wait.ts';
-import { freePort } from './gateway-fixtures.ts';
+import { freePort, tenantKeysDir } from './gateway-fixtures.ts';
 import { countEmbeddedChunks, purgeTenants, testDriver } from './graph-fixtures.ts';
 import { committedTotal, createPipelineTopics, type PipelineTopics } from './kafka-fixtures.ts';
 import { assertCorpusGraph, extractionMessages, loadCorpus, resolvedKeys } from './knowledge-fixtures.ts';
@@ -107,9 +104,7 @@ describe('knowledge: corpus -> resolve -> query (child processes)', () => {
       'graph.resolve': 2,
       'query.pending': 2,
     });
-    keysDir = mkdtempSync(join(tmpdir(), 'engram-keys-'));
-    for (const [tenant, key] of Object.entries(keys))
-      writeFileSync(join(keysDir, tenant), tenantKeyFileContent([apiKeyHash(key)]));
+    keysDir = tenantKeysDir(keys);
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     const common = runtimeEnvFor(dev, {
