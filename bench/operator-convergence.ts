@@ -7,8 +7,13 @@
  *   node bench/operator-convergence.ts [--clusters 5] [--rounds 3]
  *
  * Needs the local environment (`make devenv`). Prints one line per round and the median ratio.
- * The operator runs with its defaults (16 concurrent reconciles); `--log-level debug` logs each
- * reconcile's phases (children, credentials, topics, total) for a profile.
+ * The operator runs with its defaults (16 concurrent reconciles). The poll has a client of its
+ * own, so it neither spends the floor's rate-limit tokens nor is throttled by them.
+ *
+ * `--profile` prints, per run, when the poll saw what; the CPU seconds each process spent inside
+ * the window (API server, etcd, controller-manager, kwok, Kafka, the bench, the operator: on 2
+ * cores the window is CPU-bound, so this is where the time goes); the operator's API and Kafka
+ * calls; and each reconcile's phases (children, credentials, topics, total) with its topics result.
  */
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
@@ -22,6 +27,7 @@ import { buildGeneratedCredentials } from '../operator/memorycluster/desired/sto
 import { requireDevEnv } from '../test/support/devenv.ts';
 import { installCrds } from '../test/support/kube.ts';
 import { startOperator } from '../test/support/operator.ts';
+import { cpuSeconds, devenvPid } from './runtime/process-cpu.ts';
 
 const { values } = parseArgs({
   options: {
@@ -34,6 +40,9 @@ const N = Number(values.clusters);
 const ROUNDS = Number(values.rounds);
 const env = requireDevEnv();
 const client = new KubeClient({ kubeconfig: env.KUBECONFIG });
+// The poll has its own client: its lists must not spend the floor's rate-limit tokens (the
+// operator has its own), and its own rate must not be throttled to the floor's 50 requests/s.
+const pollClient = new KubeClient({ kubeconfig: env.KUBECONFIG, qps: 10_000, burst: 10_000 });
 const kafka = new Kafka({
   clientId: 'engram-bench',
   brokers: env.KAFKA_BROKERS.split(','),
@@ -69,6 +78,26 @@ function childrenOf(mc: MemoryCluster): KubeObject[] {
   ];
 }
 
+/** The servers whose CPU a profile reports, next to the bench itself and the operator. */
+const SERVERS = ['kube-apiserver', 'etcd', 'kube-controller-manager', 'kwok', 'kafka'] as const;
+type CpuSnapshot = Map<string, number>;
+function cpuSnapshot(operatorPid?: number): CpuSnapshot {
+  const snap: CpuSnapshot = new Map(SERVERS.map((s) => [s, cpuSeconds(devenvPid(env, s))]));
+  snap.set('bench', process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6);
+  if (operatorPid) snap.set('operator', cpuSeconds(operatorPid));
+  return snap;
+}
+/** CPU seconds each process spent between two snapshots, as one line. */
+function cpuSpent(from: CpuSnapshot, to: CpuSnapshot): string {
+  let total = 0;
+  const parts = [...to].map(([k, v]) => {
+    const d = v - (from.get(k) ?? v);
+    total += d;
+    return `${k} ${d.toFixed(2)}`;
+  });
+  return `CPU s: ${parts.join(', ')}; total ${total.toFixed(2)}`;
+}
+
 /** The kinds of object a MemoryCluster owns (its credentials Secrets among them). */
 const CHILD_TYPES = [
   Types.StatefulSet,
@@ -83,8 +112,8 @@ async function countChildren(ns: string): Promise<number> {
   const counts = await Promise.all(
     CHILD_TYPES.map(
       async (t) =>
-        (await client.list(t, ns, { labelSelector: 'app.kubernetes.io/managed-by=engram-operator' })).items
-          .length,
+        (await pollClient.list(t, ns, { labelSelector: 'app.kubernetes.io/managed-by=engram-operator' }))
+          .items.length,
     ),
   );
   return counts.reduce((a, b) => a + b, 0);
@@ -120,9 +149,17 @@ async function converged(
   expectTopics: number,
   started: number,
 ): Promise<number> {
+  const seen: string[] = [];
+  let last = '';
   for (;;) {
     const [objects, topics] = await Promise.all([countChildren(ns), topicCount(prefix)]);
-    if (objects >= expectObjects && topics >= expectTopics) return performance.now() - started;
+    const now = `${objects} objects, ${topics} topics`;
+    if (now !== last) seen.push(`${Math.round(performance.now() - started)} ms: ${now}`);
+    last = now;
+    if (objects >= expectObjects && topics >= expectTopics) {
+      if (values.profile) console.log(`  seen ${seen.join(' | ')}`);
+      return performance.now() - started;
+    }
     if (performance.now() - started > 120_000)
       throw new Error(`no convergence: ${objects} objects, ${topics} topics`);
     await new Promise((r) => setTimeout(r, 20));
@@ -144,6 +181,7 @@ async function floor(
   const ns = `bench-floor-${Date.now().toString(36)}-${round}${protocol ? 'p' : ''}`;
   const prefix = `bench.${ns}`;
   await namespace(ns);
+  const cpuFrom = cpuSnapshot();
   let started = performance.now();
   const clusters = (await Promise.all(
     Array.from({ length: N }, (_, i) => client.create(Types.MemoryCluster, clusterObject(ns, i, prefix))),
@@ -183,7 +221,7 @@ async function floor(
   for (let attempt = 0; ; attempt++) {
     try {
       await admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false,
         topics: topics.map((t) => ({
           topic: t.name,
           numPartitions: t.partitions,
@@ -200,6 +238,8 @@ async function floor(
   // Done when the poll sees every object and topic (a fresh metadata read can lag the broker's
   // own creation by a moment; the operator's time includes that lag too).
   const ms = await seen;
+  if (values.profile)
+    console.log(`  ${protocol ? 'protocol floor' : 'floor'} ${cpuSpent(cpuFrom, cpuSnapshot())}`);
   const result = { ms, objects: await countChildren(ns), topics: await topicCount(prefix) };
   await cleanup(ns, prefix);
   return result;
@@ -213,6 +253,7 @@ async function operator(round: number, expectObjects: number, expectTopics: numb
   const level = values.profile ? 'debug' : 'warn';
   const op = await startOperator(env, ['--namespaces', ns, '--no-leader-elect', '--log-level', level]);
   try {
+    const cpuFrom = cpuSnapshot(op.proc.pid);
     const started = performance.now();
     const startedAt = Date.now();
     const seen = converged(ns, prefix, expectObjects, expectTopics, started);
@@ -220,7 +261,14 @@ async function operator(round: number, expectObjects: number, expectTopics: numb
       Array.from({ length: N }, (_, i) => client.apply(Types.MemoryCluster, clusterObject(ns, i, prefix))),
     );
     const took = await seen;
-    if (values.profile) profile(op.logs, startedAt);
+    if (values.profile) {
+      console.log(`  operator ${cpuSpent(cpuFrom, cpuSnapshot(op.proc.pid))}`);
+      const calls = [...(await op.metrics())]
+        .filter(([k]) => /^engram_operator_(kafka_admin|kube_api)_calls/.test(k) && !k.includes('_bucket'))
+        .map(([k, v]) => `${k.replace('engram_operator_', '')} ${v}`);
+      console.log(`  calls until converged: ${calls.join('; ')}`);
+      profile(op.logs, startedAt);
+    }
     return took;
   } finally {
     await op.stop();
@@ -231,7 +279,13 @@ async function operator(round: number, expectObjects: number, expectTopics: numb
 /** Each reconcile's phases, as offsets from the apply: where the operator's time goes. */
 function profile(logs: readonly string[], startedAt: number): void {
   for (const line of logs) {
-    let entry: { msg?: string; ts?: string; memorycluster?: string; ms?: Record<string, number> };
+    let entry: {
+      msg?: string;
+      ts?: string;
+      memorycluster?: string;
+      topics?: string;
+      ms?: Record<string, number>;
+    };
     try {
       entry = JSON.parse(line);
     } catch {
@@ -243,7 +297,7 @@ function profile(logs: readonly string[], startedAt: number): void {
     const phases = Object.entries(entry.ms)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
-    console.log(`  ${entry.memorycluster}: ${begin}..${end} ms after apply (${phases})`);
+    console.log(`  ${entry.memorycluster}: ${begin}..${end} ms after apply (${phases}; ${entry.topics})`);
   }
 }
 
@@ -268,3 +322,4 @@ console.log(
 );
 await admin.disconnect();
 client.close();
+pollClient.close();

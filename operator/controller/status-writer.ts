@@ -52,15 +52,51 @@ export function conditionEvents(
   return out;
 }
 
+/** A status this process wrote that the informer's cache may not show yet. */
+interface OwnWrite {
+  uid: string | undefined;
+  /** The versions the write superseded: a cache still holding one of them is behind. */
+  superseded: Set<string>;
+  resourceVersion: string;
+  status: unknown;
+}
+
+/** Own writes remembered at most (objects never read again age out first). */
+const MAX_OWN_WRITES = 10_000;
+
 export class StatusWriter {
   readonly #client: KubeClient;
   readonly #events: EventRecorder;
   readonly #type: ResourceType;
+  readonly #own = new Map<string, OwnWrite>();
 
   constructor(client: KubeClient, events: EventRecorder, type: ResourceType) {
     this.#client = client;
     this.#events = events;
     this.#type = type;
+  }
+
+  /**
+   * The object to reconcile: a private copy of the cached one, carrying the status this process
+   * last wrote while the cache still shows a version from before that write. Without it, the
+   * reconcile right after a status write computes from the old status and its write is refused
+   * (409), or repeats the write. Status writes leave spec and metadata as they were, so only the
+   * status and resourceVersion are taken over; any other version (caught up, or a newer write by
+   * someone else) makes the cache the truth again.
+   */
+  view(cached: KubeObject): KubeObject {
+    const copy = structuredClone(cached);
+    const key = keyOf(cached);
+    const own = this.#own.get(key);
+    if (!own) return copy;
+    const version = cached.metadata.resourceVersion;
+    if (own.uid !== cached.metadata.uid || version === undefined || !own.superseded.has(version)) {
+      this.#own.delete(key);
+      return copy;
+    }
+    copy.metadata.resourceVersion = own.resourceVersion;
+    copy.status = structuredClone(own.status);
+    return copy;
   }
 
   /** Writes `next` if it differs from raw's status; emits transition events. False if raw is gone. */
@@ -87,7 +123,25 @@ export class StatusWriter {
       spec: raw.spec,
       status,
     } as KubeObject);
+    const key = keyOf(raw);
+    const before = raw.metadata.resourceVersion;
+    const last = this.#own.get(key);
+    const superseded =
+      last && last.uid === raw.metadata.uid && last.resourceVersion === before
+        ? last.superseded
+        : new Set<string>();
+    if (before !== undefined) superseded.add(before);
+    this.#own.delete(key);
+    this.#own.set(key, {
+      uid: raw.metadata.uid,
+      superseded,
+      resourceVersion: updated.metadata.resourceVersion ?? '',
+      status: updated.status,
+    });
+    if (this.#own.size > MAX_OWN_WRITES) this.#own.delete(this.#own.keys().next().value!);
     raw.metadata.resourceVersion = updated.metadata.resourceVersion;
     raw.status = updated.status;
   }
 }
+
+const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;

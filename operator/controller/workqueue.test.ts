@@ -56,6 +56,52 @@ describe('WorkQueue', () => {
     q.shutdown();
   });
 
+  it('a key re-added with a delay while processing waits that delay after done (events fold)', async () => {
+    const q = new WorkQueue();
+    q.add('k');
+    assert.equal(await q.get(), 'k');
+    // The reconcile's own writes come back as events, each asking for a folded reconcile.
+    q.addAfter('k', 150);
+    q.addAfter('k', 150);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(q.depth, 0, 'still processing: nothing queued');
+    const doneAt = Date.now();
+    q.done('k');
+    assert.equal(q.depth, 0, 'not at once: the delay runs from done');
+    assert.equal(await q.get(), 'k');
+    const waited = Date.now() - doneAt;
+    assert.ok(waited >= 140, `waited ${waited} ms after done`);
+    q.done('k');
+    assert.equal(q.depth, 0, 'the burst became one follow-up');
+    q.shutdown();
+  });
+
+  it('a delayed add whose delay ends while the key is processed also waits after done', async () => {
+    const q = new WorkQueue();
+    q.addAfter('k', 30);
+    q.add('k');
+    assert.equal(await q.get(), 'k');
+    await new Promise((r) => setTimeout(r, 60));
+    const doneAt = Date.now();
+    q.done('k');
+    assert.equal(q.depth, 0);
+    assert.equal(await q.get(), 'k');
+    assert.ok(Date.now() - doneAt >= 25);
+    q.shutdown();
+  });
+
+  it('an add without delay while processing runs right after done, even with a folded add pending', async () => {
+    const q = new WorkQueue();
+    q.add('k');
+    assert.equal(await q.get(), 'k');
+    q.addAfter('k', 10_000);
+    q.add('k');
+    q.done('k');
+    assert.equal(q.depth, 1, 'a spec change does not wait for the fold');
+    assert.equal(await q.get(), 'k');
+    q.shutdown();
+  });
+
   it('releases waiting workers on shutdown', async () => {
     const q = new WorkQueue();
     const next = q.get();

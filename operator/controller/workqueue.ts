@@ -2,6 +2,11 @@
  * A work queue of object keys: a key waiting is queued once however often it is added, a key
  * being processed is never handed out twice at once (re-added keys wait until `done`), and
  * failures requeue with per-key exponential backoff.
+ *
+ * A delayed add folds a burst of events into one reconcile. A key re-added with a delay while it
+ * is being processed waits that delay after `done`, not from the add: the events a reconcile's
+ * own writes cause (children created, their status filled in) fold into one follow-up instead of
+ * a reconcile each, while an add without delay (a spec change) still runs right after `done`.
  */
 
 export interface WorkQueueOptions {
@@ -17,7 +22,8 @@ export class WorkQueue {
   private readonly queued = new Set<string>();
   private readonly addedAt = new Map<string, number>();
   private readonly processing = new Set<string>();
-  private readonly dirty = new Set<string>();
+  /** Keys re-added while processing, with the delay to wait after `done` (0: at once). */
+  private readonly dirty = new Map<string, number>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { timer: NodeJS.Timeout; due: number }>();
   private readonly waiters: Array<(key: string | undefined) => void> = [];
@@ -37,9 +43,13 @@ export class WorkQueue {
   }
 
   add(key: string): void {
+    this.addFolded(key, 0);
+  }
+
+  private addFolded(key: string, foldMs: number): void {
     if (this.shuttingDown) return;
     if (this.processing.has(key)) {
-      this.dirty.add(key);
+      this.dirty.set(key, Math.min(this.dirty.get(key) ?? foldMs, foldMs));
       return;
     }
     if (this.queued.has(key)) return;
@@ -56,11 +66,18 @@ export class WorkQueue {
     this.options.onDepth?.(this.queue.length);
   }
 
-  /** Adds the key after a delay; of two pending delayed adds for a key, the earlier wins. */
+  /**
+   * Adds the key after a delay; of two pending delayed adds for a key, the earlier wins. A key
+   * being processed (now, or when the delay ends) waits the delay again after `done`.
+   */
   addAfter(key: string, delayMs: number): void {
     if (this.shuttingDown) return;
     if (delayMs <= 0) {
       this.add(key);
+      return;
+    }
+    if (this.processing.has(key)) {
+      this.addFolded(key, delayMs);
       return;
     }
     const due = Date.now() + delayMs;
@@ -69,7 +86,7 @@ export class WorkQueue {
     if (pending) clearTimeout(pending.timer);
     const timer = setTimeout(() => {
       this.timers.delete(key);
-      this.add(key);
+      this.addFolded(key, delayMs);
     }, delayMs);
     timer.unref();
     this.timers.set(key, { timer, due });
@@ -111,7 +128,10 @@ export class WorkQueue {
 
   done(key: string): void {
     this.processing.delete(key);
-    if (this.dirty.delete(key)) this.add(key);
+    const foldMs = this.dirty.get(key);
+    if (foldMs === undefined) return;
+    this.dirty.delete(key);
+    this.addAfter(key, foldMs);
   }
 
   /** Stops handing out keys; in-flight work finishes, waiting workers get undefined. */

@@ -115,7 +115,10 @@ export class TopicAdmin {
     const present = names.filter((n) => existing.has(n));
     const shapes = new Map<string, TopicShape>();
     if (!present.length) return shapes;
-    const meta = await this.call('describeTopics', () => this.admin.fetchTopicMetadata({ topics: present }));
+    // A topic just created may not be in every broker's metadata yet: wait that out, briefly.
+    const meta = await this.call('describeTopics', () =>
+      settling(() => this.admin.fetchTopicMetadata({ topics: present })),
+    );
     for (const t of meta.topics) {
       shapes.set(t.name, {
         name: t.name,
@@ -154,10 +157,15 @@ export class TopicAdmin {
     return this.creates.submit(topics);
   }
 
+  /**
+   * One CreateTopics request. Its success means the controller committed the topics with their
+   * leaders; waiting for every broker's metadata to show them (kafkajs' waitForLeaders) would poll
+   * the brokers, and fails outright (UNKNOWN_TOPIC_OR_PARTITION) when creations overlap.
+   */
   private async createNow(topics: TopicShape[]): Promise<void> {
     await this.call('createTopics', () =>
       this.admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false,
         topics: topics.map((t) => ({
           topic: t.name,
           numPartitions: t.partitions,

@@ -19,6 +19,9 @@ import { ClusterTopics } from './topics.ts';
 /** How long child events wait to be folded together before they reconcile their owner. */
 export const CHILD_EVENT_DELAY_MS = 250;
 
+/** How long at most a look at the broker that found the topics ready answers event-driven reconciles. */
+export const TOPICS_REUSE_MS = 5_000;
+
 const keyOf = (o: KubeObject) => `${o.metadata.namespace}/${o.metadata.name}`;
 
 /**
@@ -93,6 +96,7 @@ export function registerMemoryClusterController(
     clusters: caches.clusters,
     statefulSets: caches.statefulSets,
     secretsMeta: caches.secretsMeta,
+    reuseReadyMs: Math.min(TOPICS_REUSE_MS, deps.pollIntervalMs / 2),
     ...(deps.managedKafkaAddressOverride
       ? { managedKafkaAddressOverride: deps.managedKafkaAddressOverride }
       : {}),

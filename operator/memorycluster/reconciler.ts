@@ -9,6 +9,7 @@ import { ANNOTATIONS, annotationEnabled, CONDITION_TYPES, FINALIZERS, LABELS } f
 import type { Applier } from '../controller/apply.ts';
 import { findCondition, mergeConditions } from '../controller/conditions.ts';
 import { runFinalizer, setFinalizer } from '../controller/finalizer.ts';
+import { Limiter } from '../controller/limiter.ts';
 import type { Logger } from '../controller/logger.ts';
 import {
   type Cache,
@@ -72,6 +73,8 @@ const STORE_FIELDS: Record<Component, { what: string; field: string }> = {
   redis: { what: 'Redis', field: 'spec.redis.managed.storage.size' },
   kafka: { what: 'Redpanda', field: 'spec.kafka.managed.storage.size' },
 };
+/** Child applies one reconcile has in flight at once. */
+const CHILD_APPLIES_IN_FLIGHT = 4;
 const CONDITION_OF: Record<Component, string> = {
   neo4j: CONDITION_TYPES.graphStoreReady,
   redis: CONDITION_TYPES.cacheReady,
@@ -97,7 +100,7 @@ export class MemoryClusterReconciler implements Controller {
       return {};
     }
     // A copy: status writes below move it forward without touching the informer's cache.
-    const raw = structuredClone(cached);
+    const raw = this.#o.status.view(cached);
     const parsed = memoryClusterSchema.safeParse(raw);
     if (!parsed.success) return this.invalid(raw, parsed.error.message);
     const cluster = parsed.data;
@@ -134,45 +137,51 @@ export class MemoryClusterReconciler implements Controller {
     const previous = raw.status as MemoryClusterStatus | undefined;
     const applyErrors = new Map<Component, string>();
     const storage = new Map<Component, PartHealth>();
-    // Children are independent objects: apply them concurrently; the topics run meanwhile.
+    // The topics start first: their claim in status is one small write that must not queue behind
+    // the children. Children are independent objects, applied a few at a time (so many clusters
+    // reconciling together share the client's connections and the API server fairly).
     const t0 = performance.now();
     const took: Record<string, number> = {};
     const timed = <T>(what: string, p: Promise<T>) =>
       p.finally(() => (took[what] = Math.round(performance.now() - t0)));
+    const topicsDone = timed('topics', this.#o.topics.reconcile(key, cluster, raw, this.#o.status));
+    const slots = new Limiter(CHILD_APPLIES_IN_FLIGHT);
     const applied = timed(
       'children',
       Promise.all(
-        desired.map(async (obj) => {
-          const component = obj.metadata.labels?.[LABELS.name] as Component;
-          try {
-            if (obj.kind === 'StatefulSet') {
-              const live = this.#o.applier.live(obj);
-              const resizing =
-                findCondition(previous?.conditions, CONDITION_OF[component])?.reason === 'VolumesResizing';
-              const { what, field } = STORE_FIELDS[component];
-              const growth = await this.#o.volumes.reconcile(obj, live, what, field, resizing);
-              if (growth.health) storage.set(component, growth.health);
-              if (growth.recreating) return;
-              // volumeClaimTemplates are immutable: once the volumes grew, the template follows.
-              if (live)
-                (obj.spec as Record<string, unknown>).volumeClaimTemplates = (
-                  live.spec as Record<string, unknown>
-                ).volumeClaimTemplates;
+        desired.map((obj) =>
+          slots.run(async () => {
+            const component = obj.metadata.labels?.[LABELS.name] as Component;
+            try {
+              if (obj.kind === 'StatefulSet') {
+                const live = this.#o.applier.live(obj);
+                const resizing =
+                  findCondition(previous?.conditions, CONDITION_OF[component])?.reason === 'VolumesResizing';
+                const { what, field } = STORE_FIELDS[component];
+                const growth = await this.#o.volumes.reconcile(obj, live, what, field, resizing);
+                if (growth.health) storage.set(component, growth.health);
+                if (growth.recreating) return;
+                // volumeClaimTemplates are immutable: once the volumes grew, the template follows.
+                if (live)
+                  (obj.spec as Record<string, unknown>).volumeClaimTemplates = (
+                    live.spec as Record<string, unknown>
+                  ).volumeClaimTemplates;
+              }
+              await this.#o.applier.applyIfChanged(obj);
+            } catch (err) {
+              applyErrors.set(
+                component,
+                `cannot apply ${obj.kind} ${obj.metadata.name}: ${(err as Error).message}`,
+              );
+              this.#o.log.warn('apply failed', {
+                memorycluster: key,
+                kind: obj.kind,
+                name: obj.metadata.name,
+                err,
+              });
             }
-            await this.#o.applier.applyIfChanged(obj);
-          } catch (err) {
-            applyErrors.set(
-              component,
-              `cannot apply ${obj.kind} ${obj.metadata.name}: ${(err as Error).message}`,
-            );
-            this.#o.log.warn('apply failed', {
-              memorycluster: key,
-              kind: obj.kind,
-              name: obj.metadata.name,
-              err,
-            });
-          }
-        }),
+          }),
+        ),
       ),
     );
     const credentials = timed(
@@ -189,11 +198,7 @@ export class MemoryClusterReconciler implements Controller {
           ),
       ),
     );
-    const [topics] = await Promise.all([
-      timed('topics', this.#o.topics.reconcile(key, cluster, raw, this.#o.status)),
-      applied,
-      credentials,
-    ]);
+    const [topics] = await Promise.all([topicsDone, applied, credentials]);
     const part = (component: Component, health: PartHealth): PartHealth => {
       const applyError = applyErrors.get(component);
       if (applyError) return { status: 'False', reason: 'ApplyFailed', message: applyError };
@@ -227,6 +232,7 @@ export class MemoryClusterReconciler implements Controller {
     await this.#o.status.write(raw, status);
     this.#o.log.debug('reconciled', {
       memorycluster: key,
+      topics: topics.reason,
       ms: { ...took, total: Math.round(performance.now() - t0) },
     });
     const ready = findCondition(status.conditions, CONDITION_TYPES.ready)?.status === 'True';

@@ -51,6 +51,21 @@ export interface ClusterTopicsOptions {
   secretsMeta: Cache;
   /** Address of managed Kafka for an operator outside the cluster (local environments). */
   managedKafkaAddressOverride?: string;
+  /**
+   * How long a look at the broker that found every topic ready answers later reconciles of the
+   * same spec and connection: events about children (a StatefulSet's pods coming up) then cost no
+   * broker round trips. Keep it under the poll interval, so the poll always looks again.
+   */
+  reuseReadyMs?: number;
+}
+
+/** The last look at the broker that found a cluster's topics ready. */
+interface ReadyLook {
+  at: number;
+  /** Generation, annotations and broker identity it was made under. */
+  basis: string;
+  admin: TopicAdmin;
+  result: TopicsObservation;
 }
 
 /** Claims per cluster uid made by this process: the cache can lag behind our own status writes. */
@@ -59,6 +74,7 @@ type Claims = Map<string, TopicClaim>;
 export class ClusterTopics {
   readonly #o: ClusterTopicsOptions;
   readonly #claims = new Map<string, Claims>();
+  readonly #ready = new Map<string, ReadyLook>();
 
   constructor(o: ClusterTopicsOptions) {
     this.#o = o;
@@ -67,6 +83,7 @@ export class ClusterTopics {
   /** Forgets a cluster that is gone. */
   async forget(key: string, uid: string | undefined): Promise<void> {
     if (uid) this.#claims.delete(uid);
+    if (uid) this.#ready.delete(uid);
     await this.#o.kafka.release(key);
   }
 
@@ -154,6 +171,21 @@ export class ClusterTopics {
         ...(lastClusterId ? { kafkaClusterId: lastClusterId } : {}),
       };
     }
+    const basis = JSON.stringify([
+      cluster.metadata.generation,
+      cluster.metadata.annotations ?? {},
+      kafkaClusterId,
+      lastClusterId,
+    ]);
+    const look = this.#ready.get(uid);
+    if (
+      look &&
+      look.admin === admin &&
+      look.basis === basis &&
+      performance.now() - look.at < (this.#o.reuseReadyMs ?? 0)
+    )
+      return look.result;
+    this.#ready.delete(uid);
     kafka = {
       status: 'True',
       reason: 'Connected',
@@ -273,12 +305,21 @@ export class ClusterTopics {
           stalled: true,
         };
       }
-      return {
+      const ready: TopicsObservation = {
         ...base,
         status: 'True',
         reason: 'TopicsReady',
         message: `${list.length} topics exist with the declared partitions and configs`,
       };
+      // What a status write of this result will record: the next look's basis.
+      const recorded = JSON.stringify([
+        cluster.metadata.generation,
+        cluster.metadata.annotations ?? {},
+        kafkaClusterId,
+        kafkaClusterId,
+      ]);
+      this.#ready.set(uid, { at: performance.now(), basis: recorded, admin, result: ready });
+      return ready;
     } catch (err) {
       // Reached the brokers, but they are still settling a change (a topic just created): progress.
       if (isSettling(err)) {

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import neo4j, { type Driver } from 'neo4j-driver';
 import { UserError } from '../controller/errors.ts';
+import { Limiter } from '../controller/limiter.ts';
 import type { StoreAccess, StoreComponent } from './access.ts';
 import { redisClient } from './connectivity.ts';
 
@@ -22,26 +23,6 @@ const REDIS_IN_FLIGHT = 8;
 const IDLE_CLOSE_MS = 5 * 60_000;
 
 const text = (err: unknown) => (err instanceof Error ? err.message : String(err));
-
-/** At most `width` holders at once; the others wait in order. */
-class Limiter {
-  #free: number;
-  readonly #waiting: Array<() => void> = [];
-  constructor(width: number) {
-    this.#free = width;
-  }
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((r) => this.#waiting.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
-    }
-  }
-}
 
 /** The key of a session: never the password itself, so it may appear in a heap or a log. */
 function sessionKey(access: StoreAccess): string {

@@ -108,7 +108,7 @@ export class TenantMemoryReconciler implements Controller {
       this.#o.credentials.forget(namespace ?? 'default', name);
       return {};
     }
-    const raw = structuredClone(cached);
+    const raw = this.#o.status.view(cached);
     const parsed = tenantMemorySchema.safeParse(raw);
     const generation = raw.metadata.generation ?? 0;
     const previous = raw.status as TenantMemoryStatus | undefined;

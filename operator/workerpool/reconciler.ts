@@ -53,7 +53,7 @@ export class WorkerPoolReconciler implements Controller {
     const cached = this.#o.caches.pools.get(namespace, name);
     // Its Deployment and HPA go by garbage collection; the lag monitor forgets it at its next poll.
     if (!cached || cached.metadata.deletionTimestamp) return {};
-    const raw = structuredClone(cached);
+    const raw = this.#o.status.view(cached);
     const ns = namespace ?? 'default';
     const generation = raw.metadata.generation ?? 0;
     const parsed = workerPoolSchema.safeParse(raw);
