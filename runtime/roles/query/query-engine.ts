@@ -4,6 +4,10 @@
  * so a small tenant still gets k results) -> 1-2 hops of bounded fan-out in Cypher (chunk ->
  * mentioned entities -> their current facts) -> ranked (ranking.ts) -> cached under the
  * generation read before the search, so a write during the search leaves no stale entry behind.
+ *
+ * Recent answers are also kept parsed in this process (a bounded near cache): a repeated question
+ * then costs one small read of the tenant's generation instead of reading and parsing the stored
+ * answer, and an answer from an older generation is never served from either.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -55,6 +59,17 @@ CALL (e) {
 RETURN key, facts
 `;
 
+/** Answers kept parsed in this process at most, and their stored size in total. */
+const NEAR_CACHE_ENTRIES = 2048;
+const NEAR_CACHE_BYTES = 32 * 1024 * 1024;
+
+interface NearEntry {
+  generation: string;
+  answer: QueryAnswer;
+  bytes: number;
+  expiresAt: number;
+}
+
 export interface QueryAnswer extends RankedResult {
   tenantId: string;
   text: string;
@@ -91,6 +106,9 @@ export class QueryEngine {
   readonly #redis: Redis;
   readonly #questions: QuestionEmbedder;
   readonly #o: QueryEngineOptions;
+  /** Cache key -> the answer as stored, parsed; oldest first (Map order), so the first is evicted. */
+  readonly #near = new Map<string, NearEntry>();
+  #nearBytes = 0;
 
   constructor(driver: Driver, redis: Redis, questions: QuestionEmbedder, options: QueryEngineOptions) {
     this.#driver = driver;
@@ -113,8 +131,11 @@ export class QueryEngine {
       return ms;
     };
     const cacheKey = redisKeys.queryResult(this.#o.cluster, tenantId, hash);
+    const useCache = settings.cacheTtlSeconds > 0;
+    const near = useCache ? await this.#nearGet(tenantId, cacheKey) : undefined;
+    if (near) return this.#done({ ...near, cached: true }, started);
     // One round trip: the generation and the cached value together (a stale value is a miss).
-    const { generation, hit } = await this.#cacheGet(tenantId, cacheKey, settings.cacheTtlSeconds > 0);
+    const { generation, hit } = await this.#cacheGet(tenantId, cacheKey, useCache);
     if (hit) return this.#done({ ...hit, cached: true }, started);
     const cacheRead = lap();
     const vector = await this.#questions.embed(tenantId, text);
@@ -152,10 +173,13 @@ export class QueryEngine {
       ...assemble(selected, topK, factsOf),
     };
     const rankMs = lap();
-    if (settings.cacheTtlSeconds > 0)
+    if (useCache) {
+      const stored = JSON.stringify(answer);
+      this.#nearSet(cacheKey, generation, answer, stored.length);
       await this.#redis
-        .set(cacheKey, `${generation}\n${JSON.stringify(answer)}`, 'EX', settings.cacheTtlSeconds)
+        .set(cacheKey, `${generation}\n${stored}`, 'EX', settings.cacheTtlSeconds)
         .catch((err) => this.#o.log.warn('query cache write failed; answering uncached', { error: err }));
+    }
     this.#o.onPhases?.({ cacheRead, embed, search, expand, rank: rankMs, cacheWrite: lap() });
     return this.#done(answer, started);
   }
@@ -217,7 +241,60 @@ export class QueryEngine {
     const raw = values[1];
     const cut = raw?.indexOf('\n') ?? -1;
     if (!raw || cut < 0 || raw.slice(0, cut) !== generation) return { generation };
-    return { generation, hit: JSON.parse(raw.slice(cut + 1)) as QueryAnswer };
+    const hit = JSON.parse(raw.slice(cut + 1)) as QueryAnswer;
+    this.#nearSet(key, generation, hit, raw.length - cut - 1);
+    return { generation, hit };
+  }
+
+  /**
+   * The answer kept in this process, if the tenant's generation still is the one it was computed
+   * at (one small read); a stale or expired entry is dropped and the caller reads the store.
+   */
+  async #nearGet(tenantId: string, key: string): Promise<QueryAnswer | undefined> {
+    const entry = this.#near.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= Date.now()) {
+      this.#nearDrop(key, entry);
+      return undefined;
+    }
+    let generation: string;
+    try {
+      generation = (await this.#redis.get(redisKeys.generation(this.#o.cluster, tenantId))) ?? '0';
+    } catch {
+      // Without the generation nothing proves the entry current: answer as without a cache.
+      return undefined;
+    }
+    if (generation !== entry.generation) {
+      this.#nearDrop(key, entry);
+      return undefined;
+    }
+    // Most recently used last: eviction takes the oldest.
+    this.#near.delete(key);
+    this.#near.set(key, entry);
+    return entry.answer;
+  }
+
+  #nearSet(key: string, generation: string, answer: QueryAnswer, bytes: number): void {
+    const old = this.#near.get(key);
+    if (old) this.#nearDrop(key, old);
+    if (bytes > NEAR_CACHE_BYTES / 16) return;
+    this.#near.set(key, {
+      generation,
+      // Shared by every later hit: frozen, so no caller can change what the next one is served.
+      answer: deepFreeze(answer),
+      bytes,
+      expiresAt: Date.now() + this.#o.settings.cacheTtlSeconds * 1000,
+    });
+    this.#nearBytes += bytes;
+    while (this.#near.size > NEAR_CACHE_ENTRIES || this.#nearBytes > NEAR_CACHE_BYTES) {
+      const [oldestKey, oldest] = this.#near.entries().next().value!;
+      this.#nearDrop(oldestKey, oldest);
+    }
+  }
+
+  #nearDrop(key: string, entry: NearEntry): void {
+    this.#near.delete(key);
+    this.#nearBytes -= entry.bytes;
   }
 
   #done(answer: QueryAnswer, started: number): QueryAnswer {
@@ -225,4 +302,12 @@ export class QueryEngine {
     this.#o.observe?.(seconds, answer.cached);
     return { ...answer, tookMs: Math.round(seconds * 10_000) / 10 };
   }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
