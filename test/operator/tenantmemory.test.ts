@@ -322,12 +322,12 @@ describe('TenantMemory reconciliation (external Redis and Neo4j)', () => {
   });
 
   it('a resync of unchanged tenants makes zero writes', async () => {
-    await ready('epsilon');
+    // At rest means after both are Ready: a tenant still settling may rightly write.
+    await Promise.all([ready('epsilon'), ready('gamma')]);
     const before = await writeCalls(op);
     const kafkaBefore = await kafkaWrites(op);
     const logsBefore = op.logs.length;
     // Several resyncs (3s) and polls (2s) of both tenants, both clusters and the gateway files.
-    await ready('gamma');
     await new Promise((r) => setTimeout(r, 6_000));
     assert.equal(await writeCalls(op), before, 'no write at rest');
     assert.equal(await kafkaWrites(op), kafkaBefore, 'no topic created or deleted at rest');
