@@ -9,7 +9,7 @@ import { CONDITION_TYPES } from '../api/wellknown.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from '../kube/client.ts';
 import { firstDrift } from '../kube/drift.ts';
 import type { EventRecorder, EventType } from '../kube/events.ts';
-import type { ResourceType } from '../kube/resources.ts';
+import { objectKey, type ResourceType } from '../kube/resources.ts';
 import { findCondition } from './conditions.ts';
 
 export interface StatusWithConditions {
@@ -144,4 +144,4 @@ export class StatusWriter {
   }
 }
 
-const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+const keyOf = (o: KubeObject) => objectKey(o.metadata.namespace, o.metadata.name);

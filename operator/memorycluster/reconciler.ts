@@ -99,7 +99,8 @@ export class MemoryClusterReconciler implements Controller {
       this.#o.stores.forget(key);
       return {};
     }
-    // A copy: status writes below move it forward without touching the informer's cache.
+    // A copy, with this process's last status write if the cache has not seen it yet: status
+    // writes below move it forward without touching the informer's cache.
     const raw = this.#o.status.view(cached);
     const parsed = memoryClusterSchema.safeParse(raw);
     if (!parsed.success) return this.invalid(raw, parsed.error.message);

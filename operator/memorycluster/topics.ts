@@ -82,8 +82,10 @@ export class ClusterTopics {
 
   /** Forgets a cluster that is gone. */
   async forget(key: string, uid: string | undefined): Promise<void> {
-    if (uid) this.#claims.delete(uid);
-    if (uid) this.#ready.delete(uid);
+    if (uid) {
+      this.#claims.delete(uid);
+      this.#ready.delete(uid);
+    }
     await this.#o.kafka.release(key);
   }
 
@@ -171,12 +173,7 @@ export class ClusterTopics {
         ...(lastClusterId ? { kafkaClusterId: lastClusterId } : {}),
       };
     }
-    const basis = JSON.stringify([
-      cluster.metadata.generation,
-      cluster.metadata.annotations ?? {},
-      kafkaClusterId,
-      lastClusterId,
-    ]);
+    const basis = readyBasis(cluster, kafkaClusterId, lastClusterId);
     const look = this.#ready.get(uid);
     if (
       look &&
@@ -311,14 +308,13 @@ export class ClusterTopics {
         reason: 'TopicsReady',
         message: `${list.length} topics exist with the declared partitions and configs`,
       };
-      // What a status write of this result will record: the next look's basis.
-      const recorded = JSON.stringify([
-        cluster.metadata.generation,
-        cluster.metadata.annotations ?? {},
-        kafkaClusterId,
-        kafkaClusterId,
-      ]);
-      this.#ready.set(uid, { at: performance.now(), basis: recorded, admin, result: ready });
+      // The next look's basis is what the status write of this result records: this cluster id.
+      this.#ready.set(uid, {
+        at: performance.now(),
+        basis: readyBasis(cluster, kafkaClusterId, kafkaClusterId),
+        admin,
+        result: ready,
+      });
       return ready;
     } catch (err) {
       // Reached the brokers, but they are still settling a change (a topic just created): progress.
@@ -429,6 +425,20 @@ export class ClusterTopics {
       });
     }
   }
+}
+
+/** What a look at the broker holds under: the spec, the annotations, and the cluster id seen and recorded. */
+function readyBasis(
+  cluster: MemoryCluster,
+  kafkaClusterId: string,
+  recordedClusterId: string | undefined,
+): string {
+  return JSON.stringify([
+    cluster.metadata.generation,
+    cluster.metadata.annotations ?? {},
+    kafkaClusterId,
+    recordedClusterId,
+  ]);
 }
 
 /**
